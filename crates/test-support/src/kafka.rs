@@ -1,0 +1,108 @@
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::{Platform, run_detached, unique_suffix};
+
+/// A consumer group name no other test uses.
+pub fn unique_group(purpose: &str) -> String {
+    format!("test-{purpose}-{}", unique_suffix())
+}
+
+/// A Kafka topic that exists for one test. Dropping it deletes the topic and every registry
+/// subject named after it (`<topic>-<record>`, TopicRecordNameStrategy, and `<topic>-key|value`).
+#[derive(Debug)]
+pub struct TestTopic {
+    name: String,
+    platform: Platform,
+}
+
+impl TestTopic {
+    /// Creates `test.<purpose>.<random>` with `partitions` partitions and waits until the
+    /// broker reports it, so producers and consumers can use it at once.
+    pub async fn create(purpose: &str, partitions: i32) -> Result<Self> {
+        let platform = Platform::from_env();
+        let name = format!("test.{purpose}.{}", unique_suffix());
+        let admin = admin_client(&platform)?;
+        let results = admin
+            .create_topics(
+                &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
+            .await
+            .with_context(|| format!("creating topic {name} on {}", platform.bootstrap_servers))?;
+        for result in results {
+            if let Err((topic, code)) = result {
+                bail!("creating topic {topic} failed: {code}");
+            }
+        }
+        Ok(Self { name, platform })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestTopic {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let platform = self.platform.clone();
+        run_detached(async move {
+            if let Err(error) = delete_topic(&platform, &name).await {
+                eprintln!("test-support: could not delete topic {name}: {error:#}");
+            }
+            if let Err(error) = delete_subjects(&platform, &name).await {
+                eprintln!("test-support: could not delete subjects of {name}: {error:#}");
+            }
+        });
+    }
+}
+
+fn admin_client(platform: &Platform) -> Result<AdminClient<DefaultClientContext>> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &platform.bootstrap_servers)
+        .create()
+        .context("creating a Kafka admin client")
+}
+
+async fn delete_topic(platform: &Platform, name: &str) -> Result<()> {
+    let admin = admin_client(platform)?;
+    let results = admin.delete_topics(&[name], &AdminOptions::new()).await?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => bail!("deleting topic {topic}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the subjects of `topic` from the registry: soft first, then permanently, as
+/// Confluent's API requires.
+async fn delete_subjects(platform: &Platform, topic: &str) -> Result<()> {
+    let http = reqwest::Client::new();
+    let base = platform.schema_registry_url.trim_end_matches('/');
+    let subjects: Vec<String> = http
+        .get(format!("{base}/subjects"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let prefix = format!("{topic}-");
+    for subject in subjects.iter().filter(|s| s.starts_with(&prefix)) {
+        for permanent in [false, true] {
+            http.delete(format!("{base}/subjects/{subject}?permanent={permanent}"))
+                .send()
+                .await?
+                .error_for_status()
+                .with_context(|| format!("deleting subject {subject}"))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Test helpers over the real local platform (Apache Kafka, the schema registry, PostgreSQL).
+//!
+//! # Layout
+//! - [`platform`]: the addresses tests talk to, read from the same variables as the services
+//!   (`deploy/local/env`), with the local platform's defaults.
+//! - [`kafka`]: [`TestTopic`], a topic of its own per test, deleted with its registry subjects
+//!   when dropped; [`unique_group`] for a consumer group no other test shares.
+//! - [`postgres`]: [`TestDatabase`], a database of its own per test, dropped when dropped.
+//!
+//! Every resource has a random name, so tests run in parallel and in any order, and each is
+//! removed when its guard drops, also when the test panics.
+
+mod kafka;
+mod platform;
+mod postgres;
+
+pub use kafka::{TestTopic, unique_group};
+pub use platform::Platform;
+pub use postgres::TestDatabase;
+
+/// A short random suffix for resource names: 12 hex digits of a v4 UUID.
+pub fn unique_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// Runs `work` to completion on a fresh runtime in a thread of its own. Guards use it in `Drop`,
+/// which may run inside a test's runtime (where blocking on it would panic) or during unwinding.
+fn run_detached<F>(work: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let handle = std::thread::spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(work),
+            Err(error) => eprintln!("test-support: no runtime for cleanup: {error}"),
+        }
+    });
+    if handle.join().is_err() {
+        eprintln!("test-support: cleanup panicked");
+    }
+}

@@ -1,0 +1,31 @@
+use std::env;
+
+/// Where the platform a test talks to lives. Read from the variables `deploy/local/env`
+/// exports (the same ones the services read); unset ones fall back to the local platform's
+/// defaults, so `cargo test` works without sourcing the file.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    /// Kafka's bootstrap servers, `host:port[,host:port]`.
+    pub bootstrap_servers: String,
+    /// Base URL of the registry's Confluent-compatible REST API.
+    pub schema_registry_url: String,
+    /// A database URL whose role may create databases (tests make throwaway ones).
+    pub database_url: String,
+}
+
+impl Platform {
+    pub fn from_env() -> Self {
+        let var = |name: &str, default: &str| env::var(name).unwrap_or_else(|_| default.to_owned());
+        Self {
+            bootstrap_servers: var("FTGO_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            schema_registry_url: var(
+                "FTGO_SCHEMA_REGISTRY__URL",
+                "http://127.0.0.1:8081/apis/ccompat/v7",
+            ),
+            database_url: var(
+                "FTGO_DATABASE__URL",
+                "postgres://ftgo_admin:ftgo_admin@127.0.0.1:5432/ftgo",
+            ),
+        }
+    }
+}

@@ -1,0 +1,268 @@
+# shellcheck shell=bash
+# Shared by deploy/local/{up,down,status,kafka-tool,test-all}: where things live, which versions
+# run, and the small helpers every script needs. Source it; it runs nothing by itself.
+#
+# Layout (all outside the repository):
+#   $FTGO_CACHE_DIR   downloaded artifacts: the Maven repository, Kafka's jars, the registry's
+#                     distribution, compiled helper classes, the cargo target dir of test-all.
+#                     Safe to delete; the next `up` fetches it again.
+#   $FTGO_STATE_DIR   what the running platform owns: data, logs, pid files, generated configs.
+#                     `down` keeps it; `down --purge` deletes it.
+
+set -euo pipefail
+
+LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DEPLOY_DIR="$(dirname "$LOCAL_DIR")"
+REPO_ROOT="$(dirname "$DEPLOY_DIR")"
+
+# shellcheck source=env
+. "$LOCAL_DIR/env"
+
+# Pinned versions. Kafka's lives in the pom that resolves it, so Maven and we agree.
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$LOCAL_DIR/kafka/pom.xml")"
+# 3.0.9 is the newest Apicurio 3 on Maven Central that runs on Java 17 (3.3.x needs Java 21).
+APICURIO_VERSION="3.0.9"
+MIN_JAVA_MAJOR=17
+MIN_FREE_MB=2048
+
+if [ "$(id -u)" = 0 ]; then
+    # PostgreSQL refuses to run as root, so as root it runs as the `postgres` user, who must be
+    # able to reach its data directory: /root is closed to it, /var/lib is not.
+    FTGO_STATE_DIR="${FTGO_STATE_DIR:-/var/lib/ftgo-local}"
+else
+    FTGO_STATE_DIR="${FTGO_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/ftgo-local}"
+fi
+FTGO_CACHE_DIR="${FTGO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ftgo}"
+export FTGO_STATE_DIR FTGO_CACHE_DIR
+
+RUN_DIR="$FTGO_STATE_DIR/run"
+LOG_DIR="$FTGO_STATE_DIR/logs"
+KAFKA_DATA_DIR="$FTGO_STATE_DIR/kafka/data"
+PG_DIR="$FTGO_STATE_DIR/postgres"
+PG_DATA_DIR="$PG_DIR/data"
+PG_SOCKET_DIR="$PG_DIR/socket"
+M2_REPO="$FTGO_CACHE_DIR/m2"
+
+# Kafka's jars are keyed by the pom's content, so editing the pom fetches a fresh set.
+kafka_pom_hash() { sha256sum "$LOCAL_DIR/kafka/pom.xml" | cut -c1-12; }
+KAFKA_LIBS_DIR="$FTGO_CACHE_DIR/kafka-$KAFKA_VERSION-$(kafka_pom_hash)/libs"
+REGISTRY_HOME="$FTGO_CACHE_DIR/apicurio-registry-$APICURIO_VERSION"
+
+KAFKA_JVM_OPTS=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+    -Djava.awt.headless=true)
+TOOLS_JVM_OPTS=(-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto
+    -Djava.awt.headless=true)
+REGISTRY_JVM_OPTS=(-Xms64m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true)
+
+# ---- output ---------------------------------------------------------------------------------
+
+say() { printf '%s\n' "$*"; }
+step() { printf '==> %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+# die MESSAGE [HINT]: the error, then what to do about it.
+die() {
+    printf 'error: %s\n' "$1" >&2
+    [ $# -lt 2 ] || printf '  fix: %s\n' "$2" >&2
+    exit 1
+}
+
+# ---- preconditions --------------------------------------------------------------------------
+
+require_java() {
+    command -v java >/dev/null 2>&1 ||
+        die "Java is not installed; Kafka and the schema registry run on the JVM." \
+            "install Java $MIN_JAVA_MAJOR or newer (Debian: apt-get install openjdk-17-jre-headless), or put it on PATH."
+    local major
+    major="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p')"
+    [ -n "$major" ] && [ "$major" -ge "$MIN_JAVA_MAJOR" ] ||
+        die "Java $major is too old: Kafka $KAFKA_VERSION needs Java $MIN_JAVA_MAJOR or newer." \
+            "install openjdk-17-jre-headless (or newer) and put it first on PATH, or set JAVA_HOME."
+}
+
+require_command() { # NAME WHY HINT
+    command -v "$1" >/dev/null 2>&1 || die "\`$1\` is not installed; $2" "$3"
+}
+
+require_disk() { # DIR
+    local dir="$1" free_mb
+    mkdir -p "$dir"
+    free_mb="$(df -Pm "$dir" | awk 'NR==2 {print $4}')"
+    [ "$free_mb" -ge "$MIN_FREE_MB" ] ||
+        die "only ${free_mb} MB free under $dir; the platform needs at least ${MIN_FREE_MB} MB." \
+            "free some disk space, or point FTGO_STATE_DIR / FTGO_CACHE_DIR at a larger disk."
+}
+
+# The process listening on a TCP port of 127.0.0.1, as "name (pid N)", or nothing.
+port_owner() {
+    ss -Hltnp "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\"\([^\"]*\)\",pid=\([0-9]*\).*/\1 (pid \2)/p' | head -n1
+}
+
+port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+# Fails when PORT is taken by anything but the process in PIDFILE.
+require_port_free() { # PORT WHAT VARIABLE
+    port_in_use "$1" || return 0
+    local owner
+    owner="$(port_owner "$1")"
+    die "port $1, needed by $2, is already taken${owner:+ by $owner}." \
+        "stop whatever listens there, or choose another port: export $3=<port> (then . deploy/local/env)."
+}
+
+# ---- processes ------------------------------------------------------------------------------
+
+# The pid recorded for COMPONENT when that process is still alive and still ours (its command
+# line carries -Dftgo.component=COMPONENT, so a recycled pid is never mistaken for it).
+component_pid() {
+    local pidfile="$RUN_DIR/$1.pid" pid
+    [ -f "$pidfile" ] || return 1
+    pid="$(cat "$pidfile")"
+    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "-Dftgo.component=$1" || return 1
+    printf '%s\n' "$pid"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every half second.
+wait_until() {
+    local deadline=$((SECONDS + $1)) what="$2"
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+
+# ---- Kafka tools ----------------------------------------------------------------------------
+
+# Kafka's tools by the name of their bin/ script, as the binary distribution ships them.
+kafka_tool_class() {
+    case "$1" in
+    kafka-topics) echo org.apache.kafka.tools.TopicCommand ;;
+    kafka-console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
+    kafka-console-producer) echo org.apache.kafka.tools.ConsoleProducer ;;
+    kafka-console-share-consumer) echo org.apache.kafka.tools.consumer.ConsoleShareConsumer ;;
+    kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+    kafka-share-groups) echo org.apache.kafka.tools.consumer.group.ShareGroupCommand ;;
+    kafka-groups) echo org.apache.kafka.tools.GroupsCommand ;;
+    kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
+    kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;
+    kafka-configs) echo org.apache.kafka.tools.ConfigCommand ;;
+    kafka-get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
+    kafka-delete-records) echo org.apache.kafka.tools.DeleteRecordsCommand ;;
+    kafka-log-dirs) echo org.apache.kafka.tools.LogDirsCommand ;;
+    kafka-transactions) echo org.apache.kafka.tools.TransactionsCommand ;;
+    kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
+    kafka-metadata-quorum) echo org.apache.kafka.tools.MetadataQuorumCommand ;;
+    kafka-features) echo org.apache.kafka.tools.FeatureCommand ;;
+    kafka-cluster) echo org.apache.kafka.tools.ClusterTool ;;
+    kafka-acls) echo org.apache.kafka.tools.AclCommand ;;
+    kafka-leader-election) echo org.apache.kafka.tools.LeaderElectionCommand ;;
+    kafka-reassign-partitions) echo org.apache.kafka.tools.reassign.ReassignPartitionsCommand ;;
+    kafka-streams-groups) echo org.apache.kafka.tools.streams.StreamsGroupCommand ;;
+    kafka-storage) echo kafka.tools.StorageTool ;;
+    *) return 1 ;;
+    esac
+}
+
+KAFKA_TOOL_NAMES="kafka-topics kafka-console-consumer kafka-console-producer
+kafka-console-share-consumer kafka-consumer-groups kafka-share-groups kafka-groups
+kafka-producer-perf-test kafka-consumer-perf-test kafka-configs kafka-get-offsets
+kafka-delete-records kafka-log-dirs kafka-transactions kafka-broker-api-versions
+kafka-metadata-quorum kafka-features kafka-cluster kafka-acls kafka-leader-election
+kafka-reassign-partitions kafka-streams-groups kafka-storage"
+
+# Resolves Kafka's jars from Maven Central into the cache, once per pom.
+ensure_kafka_jars() {
+    [ -f "$KAFKA_LIBS_DIR/.complete" ] && return 0
+    require_command mvn "it resolves Kafka's jars from Maven Central." \
+        "install Maven (Debian: apt-get install maven), or put it on PATH."
+    step "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central (first run only)"
+    local tmp="$KAFKA_LIBS_DIR.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    mvn -B -q -f "$LOCAL_DIR/kafka/pom.xml" -Dmaven.repo.local="$M2_REPO" \
+        dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" \
+        >"$tmp.log" 2>&1 ||
+        die "Maven could not resolve Kafka $KAFKA_VERSION (log: $tmp.log)." \
+            "check that Maven Central is reachable (proxy settings in ~/.m2/settings.xml), then run up again."
+    rm -f "$tmp.log"
+    touch "$tmp/.complete"
+    rm -rf "$KAFKA_LIBS_DIR"
+    mv "$tmp" "$KAFKA_LIBS_DIR"
+}
+
+# Runs a Kafka tool class with the broker's jars and a quiet log configuration.
+kafka_run_class() { # CLASS ARGS...
+    local class="$1"
+    shift
+    exec java "${TOOLS_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$LOCAL_DIR/kafka/tools-log4j2.xml" \
+        -cp "$KAFKA_LIBS_DIR/*" "$class" "$@"
+}
+
+# The platform's own admin helper (health check, topic manifest), compiled once per source.
+PLATFORM_ADMIN_SRC="$LOCAL_DIR/kafka/PlatformAdmin.java"
+platform_admin_classes() {
+    local dir
+    dir="$FTGO_CACHE_DIR/platform-admin-$(cat "$PLATFORM_ADMIN_SRC" "$LOCAL_DIR/kafka/pom.xml" | sha256sum | cut -c1-12)"
+    if [ ! -f "$dir/PlatformAdmin.class" ]; then
+        mkdir -p "$dir.tmp.$$"
+        javac -nowarn -d "$dir.tmp.$$" -cp "$KAFKA_LIBS_DIR/*" "$PLATFORM_ADMIN_SRC" >&2 ||
+            die "could not compile $PLATFORM_ADMIN_SRC" "install a JDK (javac), e.g. apt-get install openjdk-17-jdk-headless."
+        rm -rf "$dir"
+        mv "$dir.tmp.$$" "$dir"
+    fi
+    printf '%s\n' "$dir"
+}
+
+platform_admin() { # SUBCOMMAND ARGS...
+    local classes
+    classes="$(platform_admin_classes)"
+    java "${TOOLS_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$LOCAL_DIR/kafka/tools-log4j2.xml" \
+        -cp "$classes:$KAFKA_LIBS_DIR/*" PlatformAdmin "$@"
+}
+
+# ---- PostgreSQL -----------------------------------------------------------------------------
+
+# The directory of the newest installed PostgreSQL server's binaries, or nothing.
+pg_bindir() {
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        [ -x "$dir/postgres" ] && { printf '%s\n' "$dir"; return 0; }
+    done
+    if command -v pg_config >/dev/null 2>&1; then
+        dir="$(pg_config --bindir)"
+        [ -x "$dir/postgres" ] && { printf '%s\n' "$dir"; return 0; }
+    fi
+    return 1
+}
+
+# Runs a PostgreSQL program as the cluster's owner: ourselves, or `postgres` when we are root.
+as_pg_owner() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_running() {
+    local bindir
+    bindir="$(pg_bindir)" || return 1
+    [ -f "$PG_DATA_DIR/postmaster.pid" ] && as_pg_owner "$bindir/pg_ctl" status -D "$PG_DATA_DIR" >/dev/null 2>&1
+}
+
+# psql as the cluster's superuser over the private socket. ARGS are psql's.
+pg_superuser_psql() {
+    local bindir
+    bindir="$(pg_bindir)"
+    as_pg_owner env PGOPTIONS="-c client_min_messages=warning" "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$FTGO_POSTGRES_PORT" -U postgres "$@"
+}
+
+# ---- schema registry ------------------------------------------------------------------------
+
+REGISTRY_BASE_URL="http://127.0.0.1:$FTGO_REGISTRY_PORT"
+
+registry_ready() {
+    curl -fsS -m 2 "$REGISTRY_BASE_URL/health/ready" >/dev/null 2>&1 &&
+        curl -fsS -m 2 "$FTGO_SCHEMA_REGISTRY__URL/subjects" >/dev/null 2>&1
+}

@@ -1,0 +1,255 @@
+//! Smoke tests of the local platform: each component answers, and behaves the way the rest of
+//! the product relies on. They run against the real Kafka, registry and PostgreSQL started by
+//! `deploy/local/up` (addresses from `deploy/local/env`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use apache_avro::types::Value;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::{SrSettings, get_schema_by_subject};
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+use sqlx::{Connection, Executor, PgConnection, Row};
+use test_support::{Platform, TestDatabase, TestTopic, unique_group};
+use uuid::Uuid;
+
+const RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn producer(platform: &Platform) -> Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &platform.bootstrap_servers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .context("creating a producer")
+}
+
+fn consumer(platform: &Platform, group: &str) -> Result<StreamConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &platform.bootstrap_servers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating a consumer")
+}
+
+/// Records keyed by an order id all land on one partition and come back through a consumer
+/// group in the order they were produced.
+#[tokio::test]
+async fn kafka_keeps_the_records_of_one_order_in_order_through_a_consumer_group() -> Result<()> {
+    const ORDERS: usize = 5;
+    const RECORDS_PER_ORDER: u32 = 40;
+    let platform = Platform::from_env();
+    let topic = TestTopic::create("smoke-keyed", 12).await?;
+
+    let orders: Vec<String> = (0..ORDERS).map(|_| Uuid::new_v4().to_string()).collect();
+    let producer = producer(&platform)?;
+    for sequence in 0..RECORDS_PER_ORDER {
+        for order in &orders {
+            let payload = sequence.to_be_bytes();
+            producer
+                .send(
+                    FutureRecord::to(topic.name()).key(order).payload(&payload[..]),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(error, _)| error)
+                .with_context(|| format!("producing record {sequence} of order {order}"))?;
+        }
+    }
+
+    let consumer = consumer(&platform, &unique_group("smoke-keyed"))?;
+    consumer.subscribe(&[topic.name()])?;
+    // order id -> (partitions seen, sequences in arrival order)
+    let mut seen: BTreeMap<String, (BTreeSet<i32>, Vec<u32>)> = BTreeMap::new();
+    let expected = ORDERS * RECORDS_PER_ORDER as usize;
+    let mut received = 0;
+    while received < expected {
+        let message = tokio::time::timeout(RECEIVE_TIMEOUT, consumer.recv())
+            .await
+            .with_context(|| format!("only {received} of {expected} records arrived"))??;
+        let key = String::from_utf8(message.key().context("record without key")?.to_vec())?;
+        let payload: [u8; 4] = message
+            .payload()
+            .context("record without payload")?
+            .try_into()?;
+        let entry = seen.entry(key).or_default();
+        entry.0.insert(message.partition());
+        entry.1.push(u32::from_be_bytes(payload));
+        received += 1;
+    }
+
+    ensure!(seen.len() == ORDERS, "expected {ORDERS} orders, saw {}", seen.len());
+    for (order, (partitions, sequences)) in &seen {
+        ensure!(
+            partitions.len() == 1,
+            "order {order} was spread over partitions {partitions:?}"
+        );
+        let wanted: Vec<u32> = (0..RECORDS_PER_ORDER).collect();
+        ensure!(
+            sequences == &wanted,
+            "order {order} arrived out of order: {sequences:?}"
+        );
+    }
+    Ok(())
+}
+
+/// A schema registered under TopicRecordNameStrategy encodes to the Confluent wire format
+/// (magic byte 0, 4-byte big-endian schema id, Avro body), travels through Kafka, and decodes
+/// back to the same value.
+#[tokio::test]
+async fn registry_round_trips_a_confluent_framed_avro_value_through_kafka() -> Result<()> {
+    let platform = Platform::from_env();
+    let topic = TestTopic::create("smoke-avro", 3).await?;
+    let schema = r#"{
+        "type": "record", "name": "SmokeTested", "namespace": "ftgo.smoke",
+        "doc": "A record that exists only in the platform smoke test.",
+        "fields": [
+            {"name": "orderId", "type": {"type": "string", "logicalType": "uuid"}, "doc": "The order."},
+            {"name": "totalCents", "type": "long", "doc": "Money in minor units."}
+        ]
+    }"#;
+    let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
+        topic.name().to_owned(),
+        SuppliedSchema::new(
+            Some("ftgo.smoke.SmokeTested".to_owned()),
+            SchemaType::Avro,
+            schema.to_owned(),
+        ),
+    );
+    let subject = format!("{}-ftgo.smoke.SmokeTested", topic.name());
+    ensure!(strategy.get_subject()? == subject, "unexpected subject name");
+
+    let settings = SrSettings::new(platform.schema_registry_url.clone());
+    let encoder = AvroEncoder::new(settings.clone());
+    let order_id = Uuid::new_v4();
+    let value = Value::Record(vec![
+        ("orderId".to_owned(), Value::Uuid(order_id)),
+        ("totalCents".to_owned(), Value::Long(12_345)),
+    ]);
+    let bytes = encoder.encode_value(value.clone(), &strategy).await?;
+
+    // The registry now holds the subject; its id is the one in the frame.
+    let registered = get_schema_by_subject(
+        &settings,
+        &SubjectNameStrategy::TopicRecordNameStrategy(
+            topic.name().to_owned(),
+            "ftgo.smoke.SmokeTested".to_owned(),
+        ),
+    )
+    .await?;
+    ensure!(bytes[0] == 0, "magic byte is {}", bytes[0]);
+    let framed_id = u32::from_be_bytes(bytes[1..5].try_into()?);
+    ensure!(
+        framed_id == registered.id,
+        "frame carries schema id {framed_id}, the registry says {}",
+        registered.id
+    );
+
+    let producer = producer(&platform)?;
+    let key = order_id.to_string();
+    producer
+        .send(
+            FutureRecord::to(topic.name()).key(&key).payload(&bytes),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(error, _)| error)?;
+    let consumer = consumer(&platform, &unique_group("smoke-avro"))?;
+    consumer.subscribe(&[topic.name()])?;
+    let message = tokio::time::timeout(RECEIVE_TIMEOUT, consumer.recv())
+        .await
+        .context("the framed record did not come back")??;
+
+    // A fresh decoder: it must fetch the writer's schema by the id in the frame.
+    let decoder = AvroDecoder::new(settings);
+    let decoded = decoder.decode(message.payload()).await?;
+    ensure!(
+        decoded.name.as_ref().map(|n| n.fullname(None))
+            == Some("ftgo.smoke.SmokeTested".to_owned()),
+        "decoded as {:?}",
+        decoded.name
+    );
+    let fields = match decoded.value {
+        Value::Record(fields) => fields,
+        other => bail!("decoded to {other:?}, not a record"),
+    };
+    ensure!(
+        fields
+            == vec![
+                ("orderId".to_owned(), Value::Uuid(order_id)),
+                ("totalCents".to_owned(), Value::Long(12_345)),
+            ],
+        "decoded to {fields:?}"
+    );
+    Ok(())
+}
+
+/// PostgreSQL runs with logical WAL (the log-tailing relay needs it), and a test gets a
+/// database of its own.
+#[tokio::test]
+async fn postgres_runs_with_logical_wal_and_gives_each_test_its_own_database() -> Result<()> {
+    let database = TestDatabase::create().await?;
+    let row = sqlx::query("SELECT current_setting('wal_level') AS wal_level, current_database() AS db")
+        .fetch_one(database.pool())
+        .await?;
+    let wal_level: String = row.try_get("wal_level")?;
+    let current: String = row.try_get("db")?;
+    ensure!(wal_level == "logical", "wal_level is {wal_level}");
+    ensure!(current == database.name(), "connected to {current}");
+    Ok(())
+}
+
+/// Each service's role owns its own schema in the `ftgo` database and can touch nothing else.
+#[tokio::test]
+async fn each_service_role_may_write_only_its_own_schema() -> Result<()> {
+    let services = ["order", "consumer", "kitchen", "accounting", "restaurant", "delivery"];
+    for service in services {
+        let variable = format!("FTGO_{}_DATABASE__URL", service.to_uppercase());
+        let url = std::env::var(&variable).unwrap_or_else(|_| {
+            format!("postgres://ftgo_{service}:ftgo_{service}@127.0.0.1:5432/ftgo")
+        });
+        let mut connection = PgConnection::connect(&url)
+            .await
+            .with_context(|| format!("connecting as ftgo_{service}"))?;
+
+        // Its own schema is first on the search path: unqualified tables land there.
+        let mut tx = connection.begin().await?;
+        tx.execute("CREATE TABLE smoke_probe (id int)").await?;
+        let schema: String = sqlx::query_scalar(
+            "SELECT table_schema::text FROM information_schema.tables WHERE table_name = 'smoke_probe'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        ensure!(schema == format!("ftgo_{service}"), "table landed in {schema}");
+        tx.rollback().await?;
+
+        for other in services.iter().filter(|other| **other != service) {
+            let mut tx = connection.begin().await?;
+            let denied = tx
+                .execute(format!("CREATE TABLE ftgo_{other}.smoke_probe (id int)").as_str())
+                .await;
+            ensure!(
+                denied.is_err(),
+                "ftgo_{service} could create a table in schema ftgo_{other}"
+            );
+            tx.rollback().await?;
+        }
+        let mut tx = connection.begin().await?;
+        let denied = tx.execute("CREATE TABLE public.smoke_probe (id int)").await;
+        ensure!(denied.is_err(), "ftgo_{service} could create a table in public");
+        tx.rollback().await?;
+        let denied = connection.execute("CREATE DATABASE smoke_probe").await;
+        ensure!(denied.is_err(), "ftgo_{service} could create a database");
+        connection.close().await?;
+    }
+    Ok(())
+}
