@@ -57,7 +57,9 @@ async fn kafka_keeps_the_records_of_one_order_in_order_through_a_consumer_group(
             let payload = sequence.to_be_bytes();
             producer
                 .send(
-                    FutureRecord::to(topic.name()).key(order).payload(&payload[..]),
+                    FutureRecord::to(topic.name())
+                        .key(order)
+                        .payload(&payload[..]),
                     Duration::from_secs(10),
                 )
                 .await
@@ -87,7 +89,11 @@ async fn kafka_keeps_the_records_of_one_order_in_order_through_a_consumer_group(
         received += 1;
     }
 
-    ensure!(seen.len() == ORDERS, "expected {ORDERS} orders, saw {}", seen.len());
+    ensure!(
+        seen.len() == ORDERS,
+        "expected {ORDERS} orders, saw {}",
+        seen.len()
+    );
     for (order, (partitions, sequences)) in &seen {
         ensure!(
             partitions.len() == 1,
@@ -126,7 +132,10 @@ async fn registry_round_trips_a_confluent_framed_avro_value_through_kafka() -> R
         ),
     );
     let subject = format!("{}-ftgo.smoke.SmokeTested", topic.name());
-    ensure!(strategy.get_subject()? == subject, "unexpected subject name");
+    ensure!(
+        strategy.get_subject()? == subject,
+        "unexpected subject name"
+    );
 
     let settings = SrSettings::new(platform.schema_registry_url.clone());
     let encoder = AvroEncoder::new(settings.clone());
@@ -198,9 +207,10 @@ async fn registry_round_trips_a_confluent_framed_avro_value_through_kafka() -> R
 #[tokio::test]
 async fn postgres_runs_with_logical_wal_and_gives_each_test_its_own_database() -> Result<()> {
     let database = TestDatabase::create().await?;
-    let row = sqlx::query("SELECT current_setting('wal_level') AS wal_level, current_database() AS db")
-        .fetch_one(database.pool())
-        .await?;
+    let row =
+        sqlx::query("SELECT current_setting('wal_level') AS wal_level, current_database() AS db")
+            .fetch_one(database.pool())
+            .await?;
     let wal_level: String = row.try_get("wal_level")?;
     let current: String = row.try_get("db")?;
     ensure!(wal_level == "logical", "wal_level is {wal_level}");
@@ -211,7 +221,14 @@ async fn postgres_runs_with_logical_wal_and_gives_each_test_its_own_database() -
 /// Each service's role owns its own schema in the `ftgo` database and can touch nothing else.
 #[tokio::test]
 async fn each_service_role_may_write_only_its_own_schema() -> Result<()> {
-    let services = ["order", "consumer", "kitchen", "accounting", "restaurant", "delivery"];
+    let services = [
+        "order",
+        "consumer",
+        "kitchen",
+        "accounting",
+        "restaurant",
+        "delivery",
+    ];
     for service in services {
         let variable = format!("FTGO_{}_DATABASE__URL", service.to_uppercase());
         let url = std::env::var(&variable).unwrap_or_else(|_| {
@@ -229,7 +246,10 @@ async fn each_service_role_may_write_only_its_own_schema() -> Result<()> {
         )
         .fetch_one(&mut *tx)
         .await?;
-        ensure!(schema == format!("ftgo_{service}"), "table landed in {schema}");
+        ensure!(
+            schema == format!("ftgo_{service}"),
+            "table landed in {schema}"
+        );
         tx.rollback().await?;
 
         for other in services.iter().filter(|other| **other != service) {
@@ -245,7 +265,10 @@ async fn each_service_role_may_write_only_its_own_schema() -> Result<()> {
         }
         let mut tx = connection.begin().await?;
         let denied = tx.execute("CREATE TABLE public.smoke_probe (id int)").await;
-        ensure!(denied.is_err(), "ftgo_{service} could create a table in public");
+        ensure!(
+            denied.is_err(),
+            "ftgo_{service} could create a table in public"
+        );
         tx.rollback().await?;
         let denied = connection.execute("CREATE DATABASE smoke_probe").await;
         ensure!(denied.is_err(), "ftgo_{service} could create a database");

@@ -30,7 +30,10 @@ where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let handle = std::thread::spawn(move || {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             Ok(runtime) => runtime.block_on(work),
             Err(error) => eprintln!("test-support: no runtime for cleanup: {error}"),
         }
