@@ -23,7 +23,8 @@ KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$LOC
 # 3.0.9 is the newest Apicurio 3 on Maven Central that runs on Java 17 (3.3.x needs Java 21).
 APICURIO_VERSION="3.0.9"
 MIN_JAVA_MAJOR=17
-MIN_FREE_MB=2048
+# Below this much free disk `up` refuses to start (override for a small disk at your own risk).
+MIN_FREE_MB="${FTGO_MIN_FREE_MB:-2048}"
 
 if [ "$(id -u)" = 0 ]; then
     # PostgreSQL refuses to run as root, so as root it runs as the `postgres` user, who must be
