@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables here are used by the scripts that source this file
 # Shared by deploy/local/{up,down,status,kafka-tool,test-all}: where things live, which versions
 # run, and the small helpers every script needs. Source it; it runs nothing by itself.
 #
