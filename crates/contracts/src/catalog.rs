@@ -1,0 +1,60 @@
+//! Which records may appear on which topic, keyed by which field: `schemas/catalog.toml`,
+//! compiled in.
+
+use apache_avro::Schema;
+
+/// One channel (topic) and the records allowed on it.
+#[derive(Debug)]
+pub struct ChannelInfo {
+    pub topic: &'static str,
+    /// The registry compatibility level of every subject of this channel.
+    pub compatibility: &'static str,
+    pub producers: &'static [&'static str],
+    pub consumers: &'static [&'static str],
+    pub records: &'static [RecordInfo],
+}
+
+/// One record type of a channel.
+#[derive(Debug)]
+pub struct RecordInfo {
+    /// The record's simple name, e.g. `CreateOrder`.
+    pub name: &'static str,
+    /// The Avro full name, `<topic>.<name>`.
+    pub full_name: &'static str,
+    /// The field whose value is the Kafka record key.
+    pub key_field: &'static str,
+    /// Who produces it, when that differs per record on the channel.
+    pub producer: &'static str,
+    /// The `.avsc` text.
+    pub schema: &'static str,
+}
+
+impl RecordInfo {
+    /// The parsed schema. The build already validated every schema, so this cannot fail for
+    /// records of [`CHANNELS`].
+    pub fn parsed_schema(&self) -> Result<Schema, apache_avro::Error> {
+        Schema::parse_str(self.schema)
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
+
+/// The channel of `topic`, if it is one of the catalog's.
+pub fn channel(topic: &str) -> Option<&'static ChannelInfo> {
+    CHANNELS.iter().find(|c| c.topic == topic)
+}
+
+/// The record `full_name` of `topic`, if it may appear there.
+pub fn record(topic: &str, full_name: &str) -> Option<&'static RecordInfo> {
+    channel(topic)?
+        .records
+        .iter()
+        .find(|r| r.full_name == full_name)
+}
+
+/// Every (channel, record) pair, in catalog order.
+pub fn records() -> impl Iterator<Item = (&'static ChannelInfo, &'static RecordInfo)> {
+    CHANNELS
+        .iter()
+        .flat_map(|c| c.records.iter().map(move |r| (c, r)))
+}

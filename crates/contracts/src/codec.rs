@@ -1,0 +1,342 @@
+//! Avro in the Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro binary),
+//! through the schema registry, subjects named by TopicRecordNameStrategy.
+//!
+//! Encoding registers (or finds) the writer's schema under `<topic>-<full name>`. Decoding
+//! reads the schema id from the frame, fetches the writer's schema by id (cached), checks that
+//! the record may appear on the topic, and resolves the writer's schema against ours, so
+//! records written by an older or a newer compatible version decode: fields we lack are
+//! dropped, fields they lack take our defaults.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+
+use crate::{Contract, catalog};
+
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a record could not be decoded. Every variant but [`DecodeError::RegistryUnavailable`]
+/// is permanent: retrying the same bytes cannot succeed, so the record belongs in the
+/// dead-letter topic with [`DecodeError::reason`] as its reason.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes are not in the Confluent wire format (too short, or a magic byte other than 0).
+    #[error("not Confluent-framed: {detail}")]
+    NotFramed { detail: String },
+    /// The frame names a schema id the registry does not know.
+    #[error("schema id {id} is unknown to the registry: {detail}")]
+    UnknownSchemaId { id: u32, detail: String },
+    /// The writer's record type is not one the catalog allows on this topic.
+    #[error("record {record} may not appear on topic {topic}")]
+    RecordNotAllowed { topic: String, record: String },
+    /// The body does not decode with the writer's schema, or does not resolve to ours, or does
+    /// not fit the Rust type.
+    #[error("content of {record} (schema id {id}) is invalid: {detail}")]
+    InvalidContent {
+        record: String,
+        id: u32,
+        detail: String,
+    },
+    /// The registry did not answer. Transient: retry later.
+    #[error("schema registry unavailable while fetching schema id {id}: {detail}")]
+    RegistryUnavailable { id: u32, detail: String },
+}
+
+impl DecodeError {
+    /// Whether retrying may succeed (the registry was unreachable); every other failure is
+    /// permanent.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DecodeError::RegistryUnavailable { .. })
+    }
+
+    /// A short, stable code for the failure, for dead-letter headers and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::NotFramed { .. } => "not-confluent-framed",
+            DecodeError::UnknownSchemaId { .. } => "unknown-schema-id",
+            DecodeError::RecordNotAllowed { .. } => "record-not-allowed-on-topic",
+            DecodeError::InvalidContent { .. } => "invalid-content",
+            DecodeError::RegistryUnavailable { .. } => "registry-unavailable",
+        }
+    }
+}
+
+/// Why a message could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The registry refused the schema (incompatible with the subject's versions) or could not
+    /// be reached; the text says which.
+    #[error("registering {subject}: {detail}")]
+    Registry { subject: String, detail: String },
+    /// The value does not fit the schema.
+    #[error("{record} does not fit its schema: {detail}")]
+    InvalidValue { record: String, detail: String },
+    /// The record is not one the codec knows on that topic.
+    #[error("record {record} is not known on topic {topic}")]
+    UnknownRecord { topic: String, record: String },
+}
+
+/// Why a codec could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("invalid schema: {0}")]
+    Schema(#[from] apache_avro::Error),
+    #[error("invalid registry settings: {0}")]
+    Registry(String),
+}
+
+/// A decoded record: which record it is, by which writer's schema, and its value resolved to
+/// our (the reader's) schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub topic: String,
+    pub full_name: String,
+    /// The writer's schema id, from the frame.
+    pub schema_id: u32,
+    pub value: Value,
+}
+
+/// The record types a codec reads and writes, per topic: our schemas.
+#[derive(Debug, Clone)]
+struct KnownRecord {
+    text: String,
+    parsed: Schema,
+}
+
+/// Encodes and decodes records through the registry. Cheap to share (`Arc`), caches schemas by
+/// subject and by id.
+pub struct Codec {
+    settings: SrSettings,
+    encoder: AvroEncoder,
+    decoder: AvroDecoder,
+    /// (topic, full name) -> our schema of that record.
+    known: HashMap<(String, String), KnownRecord>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("records", &self.known.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Codec {
+    /// A codec for every record of the catalog (`schemas/`), on the registry at `registry_url`
+    /// (the Confluent API's base URL).
+    pub fn for_catalog(registry_url: &str) -> Result<Self, SetupError> {
+        let records = catalog::records().map(|(channel, record)| (channel.topic, record.schema));
+        Self::new(registry_url, records)
+    }
+
+    /// A codec for the given `(topic, schema text)` records only: tests and tools use it for
+    /// schemas outside the catalog (an older or newer version of a record, say).
+    pub fn new<'a>(
+        registry_url: &str,
+        records: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, SetupError> {
+        let mut known = HashMap::new();
+        for (topic, text) in records {
+            let parsed = Schema::parse_str(text)?;
+            let full_name = full_name(&parsed).unwrap_or_default();
+            known.insert(
+                (topic.to_owned(), full_name),
+                KnownRecord {
+                    text: text.to_owned(),
+                    parsed,
+                },
+            );
+        }
+        let settings = SrSettings::new_builder(registry_url.to_owned())
+            .set_timeout(REGISTRY_TIMEOUT)
+            .build()
+            .map_err(|e| SetupError::Registry(describe(&e)))?;
+        Ok(Self {
+            encoder: AvroEncoder::new(settings.clone()),
+            decoder: AvroDecoder::new(settings.clone()),
+            settings,
+            known,
+        })
+    }
+
+    /// The registry settings this codec uses.
+    pub fn registry(&self) -> &SrSettings {
+        &self.settings
+    }
+
+    /// Encodes a message of the catalog to Confluent-framed bytes, registering its schema under
+    /// `<topic>-<full name>` if the registry does not have it yet.
+    pub async fn encode<T: Contract>(&self, message: &T) -> Result<Vec<u8>, EncodeError> {
+        let value = apache_avro::to_value(message).map_err(|e| EncodeError::InvalidValue {
+            record: T::FULL_NAME.to_owned(),
+            detail: e.to_string(),
+        })?;
+        self.encode_value(T::TOPIC, T::FULL_NAME, value).await
+    }
+
+    /// Encodes an Avro value of a known record of `topic` to Confluent-framed bytes.
+    pub async fn encode_value(
+        &self,
+        topic: &str,
+        full_name: &str,
+        value: Value,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let known = self
+            .known
+            .get(&(topic.to_owned(), full_name.to_owned()))
+            .ok_or_else(|| EncodeError::UnknownRecord {
+                topic: topic.to_owned(),
+                record: full_name.to_owned(),
+            })?;
+        // Check the value against our schema first, so a misfit is named as such rather than
+        // as a registry error.
+        let resolved = value
+            .resolve(&known.parsed)
+            .map_err(|e| EncodeError::InvalidValue {
+                record: full_name.to_owned(),
+                detail: e.to_string(),
+            })?;
+        let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
+            topic.to_owned(),
+            SuppliedSchema::new(
+                Some(full_name.to_owned()),
+                SchemaType::Avro,
+                known.text.clone(),
+            ),
+        );
+        self.encoder
+            .encode_value(resolved, &strategy)
+            .await
+            .map_err(|e| EncodeError::Registry {
+                subject: crate::subject(topic, full_name),
+                detail: describe(&e),
+            })
+    }
+
+    /// Decodes Confluent-framed bytes read from `topic` into the record type `T`.
+    pub async fn decode<T: Contract>(&self, topic: &str, bytes: &[u8]) -> Result<T, DecodeError> {
+        let decoded = self.decode_value(topic, bytes).await?;
+        if decoded.full_name != T::FULL_NAME {
+            return Err(DecodeError::RecordNotAllowed {
+                topic: topic.to_owned(),
+                record: decoded.full_name,
+            });
+        }
+        apache_avro::from_value(&decoded.value).map_err(|e| DecodeError::InvalidContent {
+            record: decoded.full_name.clone(),
+            id: decoded.schema_id,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Decodes Confluent-framed bytes read from `topic` into an Avro value of our version of
+    /// the record, whichever record of the topic it is.
+    pub async fn decode_value(&self, topic: &str, bytes: &[u8]) -> Result<Decoded, DecodeError> {
+        let (id, mut body) = split_frame(bytes)?;
+        let writer = self.decoder.get_schema(id).await.map_err(|e| {
+            if e.retriable || !describe(&e).contains("404") {
+                DecodeError::RegistryUnavailable {
+                    id,
+                    detail: describe(&e),
+                }
+            } else {
+                DecodeError::UnknownSchemaId {
+                    id,
+                    detail: describe(&e),
+                }
+            }
+        })?;
+        let record = full_name(&writer.parsed).unwrap_or_else(|| "(not a record)".to_owned());
+        let Some(reader) = self.known.get(&(topic.to_owned(), record.clone())) else {
+            return Err(DecodeError::RecordNotAllowed {
+                topic: topic.to_owned(),
+                record,
+            });
+        };
+        let invalid = |detail: String| DecodeError::InvalidContent {
+            record: record.clone(),
+            id,
+            detail,
+        };
+        let value = apache_avro::reader::datum::GenericDatumReader::builder(&writer.parsed)
+            .reader_schema(&reader.parsed)
+            .build()
+            .and_then(|datum| datum.read_value(&mut body))
+            .map_err(|e| invalid(e.to_string()))?;
+        if !body.is_empty() {
+            return Err(invalid(format!(
+                "{} bytes left over after the record",
+                body.len()
+            )));
+        }
+        Ok(Decoded {
+            topic: topic.to_owned(),
+            full_name: record.clone(),
+            schema_id: id,
+            value,
+        })
+    }
+}
+
+/// Splits a Confluent frame into the schema id and the Avro body.
+pub(crate) fn split_frame(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
+    match bytes {
+        [0, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
+        [magic, _, _, _, _, ..] => Err(DecodeError::NotFramed {
+            detail: format!("magic byte is {magic}, not 0"),
+        }),
+        short => Err(DecodeError::NotFramed {
+            detail: format!("{} bytes, shorter than the 5-byte header", short.len()),
+        }),
+    }
+}
+
+fn full_name(schema: &Schema) -> Option<String> {
+    match schema {
+        Schema::Record(record) => Some(record.name.fullname(None)),
+        _ => None,
+    }
+}
+
+fn describe(error: &SRCError) -> String {
+    match &error.cause {
+        Some(cause) => format!("{}: {cause}", error.error),
+        None => error.error.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_splits_into_id_and_body() {
+        let (id, body) = split_frame(&[0, 0, 0, 1, 2, 7, 8]).expect("framed");
+        assert_eq!(id, 258);
+        assert_eq!(body, &[7, 8]);
+    }
+
+    #[test]
+    fn a_wrong_magic_byte_is_not_framed() {
+        let error = split_frame(&[1, 0, 0, 0, 1, 2]).expect_err("magic 1");
+        assert_eq!(error.reason(), "not-confluent-framed");
+        assert!(error.to_string().contains("magic byte is 1"), "{error}");
+    }
+
+    #[test]
+    fn fewer_than_five_bytes_are_not_framed() {
+        for short in [&[][..], &[0], &[0, 0, 0, 1]] {
+            let error = split_frame(short).expect_err("short");
+            assert!(matches!(error, DecodeError::NotFramed { .. }), "{error}");
+            assert!(!error.is_transient());
+        }
+    }
+}

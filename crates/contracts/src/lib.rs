@@ -1,0 +1,48 @@
+//! FTGO's messages, as the Avro schemas under `schemas/` define them.
+//!
+//! # Layout
+//! - one module per service and channel kind, generated at build time from the `.avsc` files:
+//!   [`order::commands::CreateOrder`], [`order::events::OrderCreated`],
+//!   [`order::replies::AuthorizeCardFailed`], ... Each record's own nested types (money,
+//!   addresses, line items) live in a module named after the record.
+//! - [`Contract`]: what every top-level record knows about itself: its topic, full name, key
+//!   and schema.
+//! - [`catalog`]: the table of channels, records, key fields and compatibility levels, from
+//!   `schemas/catalog.toml`.
+//! - [`Codec`]: encoding and decoding in the Confluent wire format through the registry, with
+//!   typed decode failures ([`DecodeError`]) that say which dead-letter reason applies.
+//!
+//! Money is integer minor units (`amountMinor` + ISO 4217 `currency`): it cannot round.
+//! Times are `timestamp-millis` (milliseconds since the Unix epoch, UTC) and map to `i64`.
+//! Ids are `uuid` logical types and map to [`uuid::Uuid`](apache_avro::Uuid).
+
+pub mod catalog;
+mod codec;
+
+pub use codec::{Codec, DecodeError, Decoded, EncodeError, SetupError};
+
+/// A top-level message type: one record of the catalog, on one topic.
+pub trait Contract: serde::Serialize + serde::de::DeserializeOwned {
+    /// The topic (channel) the record travels on.
+    const TOPIC: &'static str;
+    /// The Avro full name, `<topic>.<Record>`; the registry subject is `<topic>-<full name>`.
+    const FULL_NAME: &'static str;
+    /// The `.avsc` text, as in `schemas/`.
+    const SCHEMA: &'static str;
+    /// The Kafka record key: the value of the record's key field (an order, consumer or
+    /// restaurant id), so all messages about one entity share a partition.
+    fn key(&self) -> String;
+}
+
+/// The registry subject of a record under TopicRecordNameStrategy: `<topic>-<full name>`.
+pub fn subject(topic: &str, full_name: &str) -> String {
+    format!("{topic}-{full_name}")
+}
+
+#[allow(missing_docs, clippy::all)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/messages.rs"));
+}
+pub use generated::*;
+
+include!(concat!(env!("OUT_DIR"), "/contract_impls.rs"));
