@@ -10,8 +10,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use apache_avro::Schema;
+use apache_avro::schema::ResolvedSchema;
 use apache_avro::types::Value;
+use apache_avro::{Schema, Uuid};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
@@ -175,10 +176,14 @@ impl Codec {
     /// Encodes a message of the catalog to Confluent-framed bytes, registering its schema under
     /// `<topic>-<full name>` if the registry does not have it yet.
     pub async fn encode<T: Contract>(&self, message: &T) -> Result<Vec<u8>, EncodeError> {
-        let value = apache_avro::to_value(message).map_err(|e| EncodeError::InvalidValue {
+        let invalid = |detail: String| EncodeError::InvalidValue {
             record: T::FULL_NAME.to_owned(),
-            detail: e.to_string(),
-        })?;
+            detail,
+        };
+        let value = apache_avro::to_value(message).map_err(|e| invalid(e.to_string()))?;
+        let known = self.known(T::TOPIC, T::FULL_NAME)?;
+        let names = ResolvedSchema::try_from(&known.parsed).map_err(|e| invalid(e.to_string()))?;
+        let value = uuids_as_uuids(value, &known.parsed, &names);
         self.encode_value(T::TOPIC, T::FULL_NAME, value).await
     }
 
@@ -189,13 +194,7 @@ impl Codec {
         full_name: &str,
         value: Value,
     ) -> Result<Vec<u8>, EncodeError> {
-        let known = self
-            .known
-            .get(&(topic.to_owned(), full_name.to_owned()))
-            .ok_or_else(|| EncodeError::UnknownRecord {
-                topic: topic.to_owned(),
-                record: full_name.to_owned(),
-            })?;
+        let known = self.known(topic, full_name)?;
         // Check the value against our schema first, so a misfit is named as such rather than
         // as a registry error.
         let resolved = value
@@ -218,6 +217,15 @@ impl Codec {
             .map_err(|e| EncodeError::Registry {
                 subject: crate::subject(topic, full_name),
                 detail: describe(&e),
+            })
+    }
+
+    fn known(&self, topic: &str, full_name: &str) -> Result<&KnownRecord, EncodeError> {
+        self.known
+            .get(&(topic.to_owned(), full_name.to_owned()))
+            .ok_or_else(|| EncodeError::UnknownRecord {
+                topic: topic.to_owned(),
+                record: full_name.to_owned(),
             })
     }
 
@@ -296,6 +304,62 @@ pub(crate) fn split_frame(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
         short => Err(DecodeError::NotFramed {
             detail: format!("{} bytes, shorter than the 5-byte header", short.len()),
         }),
+    }
+}
+
+/// serde turns a `Uuid` into 16 bytes (apache-avro's serializer is not human-readable), which
+/// the `uuid` logical type (a string on the wire) does not accept: put them back as UUIDs
+/// wherever the schema has one.
+fn uuids_as_uuids(value: Value, schema: &Schema, names: &ResolvedSchema) -> Value {
+    match (value, schema) {
+        (Value::Bytes(bytes), Schema::Uuid(_)) => match Uuid::from_slice(&bytes) {
+            Ok(uuid) => Value::Uuid(uuid),
+            Err(_) => Value::Bytes(bytes),
+        },
+        (Value::Record(fields), Schema::Record(record)) => Value::Record(
+            fields
+                .into_iter()
+                .map(|(name, value)| {
+                    let value = match record.lookup.get(&name) {
+                        Some(&i) => uuids_as_uuids(value, &record.fields[i].schema, names),
+                        None => value,
+                    };
+                    (name, value)
+                })
+                .collect(),
+        ),
+        (Value::Array(items), Schema::Array(array)) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| uuids_as_uuids(item, &array.items, names))
+                .collect(),
+        ),
+        (Value::Map(entries), Schema::Map(map)) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k, uuids_as_uuids(v, &map.types, names)))
+                .collect(),
+        ),
+        (Value::Union(index, inner), Schema::Union(union)) => {
+            match union.variants().get(index as usize) {
+                Some(branch) => {
+                    Value::Union(index, Box::new(uuids_as_uuids(*inner, branch, names)))
+                }
+                None => Value::Union(index, inner),
+            }
+        }
+        // An Option's Some(..) arrives bare; it belongs to the union's non-null branch.
+        (value, Schema::Union(union)) if value != Value::Null => {
+            match union.variants().iter().find(|v| **v != Schema::Null) {
+                Some(branch) => uuids_as_uuids(value, branch, names),
+                None => value,
+            }
+        }
+        (value, Schema::Ref { name }) => match names.get_names().get(name) {
+            Some(named) => uuids_as_uuids(value, named, names),
+            None => value,
+        },
+        (value, _) => value,
     }
 }
 

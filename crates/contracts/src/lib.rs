@@ -9,6 +9,7 @@
 //!   and schema.
 //! - [`catalog`]: the table of channels, records, key fields and compatibility levels, from
 //!   `schemas/catalog.toml`.
+//! - [`catalog_file`]: reading and validating a schemas directory at run time (tools).
 //! - [`Codec`]: encoding and decoding in the Confluent wire format through the registry, with
 //!   typed decode failures ([`DecodeError`]) that say which dead-letter reason applies.
 //!
@@ -17,6 +18,7 @@
 //! Ids are `uuid` logical types and map to [`uuid::Uuid`](apache_avro::Uuid).
 
 pub mod catalog;
+pub mod catalog_file;
 mod codec;
 
 pub use codec::{Codec, DecodeError, Decoded, EncodeError, SetupError};
