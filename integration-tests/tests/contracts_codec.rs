@@ -27,7 +27,7 @@ fn sample_value(schema: &Schema, seed: u64) -> Result<Value> {
 fn sample(schema: &Schema, names: &ResolvedSchema, seed: u64) -> Result<Value> {
     Ok(match schema {
         Schema::Null => Value::Null,
-        Schema::Boolean => Value::Boolean(seed % 2 == 0),
+        Schema::Boolean => Value::Boolean(seed.is_multiple_of(2)),
         Schema::Int => Value::Int(i32::try_from(seed % 1000)? + 1),
         Schema::Long => Value::Long(i64::try_from(seed)? * 7 + 1999),
         Schema::String => Value::String(format!("text-{seed}")),
