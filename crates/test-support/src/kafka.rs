@@ -22,11 +22,12 @@ pub struct TestTopic {
 }
 
 impl TestTopic {
-    /// Creates `test.<purpose>.<random>` with `partitions` partitions and waits until the
+    /// Creates `test.<purpose>.t<random>` with `partitions` partitions and waits until the
     /// broker reports it, so producers and consumers can use it at once.
     pub async fn create(purpose: &str, partitions: i32) -> Result<Self> {
         let platform = Platform::from_env();
-        let name = format!("test.{purpose}.{}", unique_suffix());
+        // Each dot-separated part starts with a letter, so the name is also a valid Avro namespace.
+        let name = format!("test.{purpose}.t{}", unique_suffix());
         let admin = admin_client(&platform)?;
         let results = admin
             .create_topics(
