@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Confluent's Python serializer and deserializer, driven by tests/python_interop.rs.
+
+    interop.py encode TOPIC SCHEMA_FILE   < value.json   prints the Confluent-framed bytes, hex
+    interop.py decode TOPIC HEX                          prints the decoded value as JSON
+
+Subjects follow TopicRecordNameStrategy, as in the Rust codec. The registry is
+$FTGO_SCHEMA_REGISTRY__URL. Times print as epoch milliseconds, UUIDs as strings, so the Rust
+side compares plain JSON.
+"""
+
+import datetime
+import json
+import os
+import sys
+import uuid
+
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_record_subject_name_strategy
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+
+def plain(value):
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def main():
+    client = SchemaRegistryClient({"url": os.environ["FTGO_SCHEMA_REGISTRY__URL"]})
+    command, topic = sys.argv[1], sys.argv[2]
+    context = SerializationContext(topic, MessageField.VALUE)
+    if command == "encode":
+        with open(sys.argv[3]) as f:
+            schema = f.read()
+        serializer = AvroSerializer(
+            client,
+            schema,
+            conf={"auto.register.schemas": True, "subject.name.strategy": topic_record_subject_name_strategy},
+        )
+        print(serializer(json.load(sys.stdin), context).hex())
+    elif command == "decode":
+        deserializer = AvroDeserializer(client)
+        print(json.dumps(plain(deserializer(bytes.fromhex(sys.argv[3]), context)), sort_keys=True))
+    else:
+        sys.exit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    main()
