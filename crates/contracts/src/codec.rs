@@ -8,11 +8,14 @@
 //! dropped, fields they lack take our defaults.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use apache_avro::schema::ResolvedSchema;
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::types::Value;
-use apache_avro::{Schema, Uuid};
+use apache_avro::writer::datum::GenericDatumWriter;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
@@ -105,21 +108,61 @@ pub struct Decoded {
     pub value: Value,
 }
 
-/// The record types a codec reads and writes, per topic: our schemas.
-#[derive(Debug, Clone)]
-struct KnownRecord {
-    text: String,
-    parsed: Schema,
+self_cell::self_cell!(
+    /// One of our schemas with a writer over it: named types are resolved once, not per message.
+    struct SchemaWriter {
+        owner: Schema,
+        #[covariant]
+        dependent: GenericDatumWriter,
+    }
+);
+
+self_cell::self_cell!(
+    /// A reader from one writer's schema (by id) to ours, built once per schema id.
+    struct SchemaReader {
+        owner: ReaderSchemas,
+        #[covariant]
+        dependent: GenericDatumReader,
+    }
+);
+
+/// The schemas a [`SchemaReader`] reads between.
+struct ReaderSchemas {
+    writer: Schema,
+    reader: Schema,
+    /// The writer's schema is ours: records deserialize straight into Rust types, with no
+    /// resolution step.
+    same: bool,
+    full_name: String,
 }
 
-/// Encodes and decodes records through the registry. Cheap to share (`Arc`), caches schemas by
-/// subject and by id.
+/// A record type a codec reads and writes on one topic: our version of its schema.
+struct KnownRecord {
+    text: String,
+    writer: SchemaWriter,
+    /// Our schema's named types (money, addresses...), by name.
+    names: HashMap<Name, Schema>,
+}
+
+impl KnownRecord {
+    fn schema(&self) -> &Schema {
+        self.writer.borrow_owner()
+    }
+}
+
+/// Encodes and decodes records through the registry. Share it (`Arc`): it caches schema ids by
+/// subject and readers by schema id, so after the first message of a kind no registry call is
+/// made and no schema is walked again.
 pub struct Codec {
     settings: SrSettings,
     encoder: AvroEncoder,
     decoder: AvroDecoder,
     /// (topic, full name) -> our schema of that record.
     known: HashMap<(String, String), KnownRecord>,
+    /// (topic, full name) -> the id the registry gave our schema.
+    ids: RwLock<HashMap<(String, String), u32>>,
+    /// (writer's schema id, topic) -> a reader to our schema.
+    readers: RwLock<HashMap<(u32, String), Arc<SchemaReader>>>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -148,11 +191,23 @@ impl Codec {
         for (topic, text) in records {
             let parsed = Schema::parse_str(text)?;
             let full_name = full_name(&parsed).unwrap_or_default();
+            let names = ResolvedSchema::try_from(&parsed)?
+                .get_names()
+                .iter()
+                .map(|(name, schema)| (name.clone(), (*schema).clone()))
+                .collect();
+            // Human-readable: a `Uuid` serializes as the string the `uuid` logical type is.
+            let writer = SchemaWriter::try_new(parsed, |schema| {
+                GenericDatumWriter::builder(schema)
+                    .human_readable(true)
+                    .build()
+            })?;
             known.insert(
                 (topic.to_owned(), full_name),
                 KnownRecord {
                     text: text.to_owned(),
-                    parsed,
+                    writer,
+                    names,
                 },
             );
         }
@@ -165,6 +220,8 @@ impl Codec {
             decoder: AvroDecoder::new(settings.clone()),
             settings,
             known,
+            ids: RwLock::default(),
+            readers: RwLock::default(),
         })
     }
 
@@ -180,11 +237,15 @@ impl Codec {
             record: T::FULL_NAME.to_owned(),
             detail,
         };
-        let value = apache_avro::to_value(message).map_err(|e| invalid(e.to_string()))?;
         let known = self.known(T::TOPIC, T::FULL_NAME)?;
-        let names = ResolvedSchema::try_from(&known.parsed).map_err(|e| invalid(e.to_string()))?;
-        let value = uuids_as_uuids(value, &known.parsed, &names);
-        self.encode_value(T::TOPIC, T::FULL_NAME, value).await
+        let mut bytes = self.frame(T::TOPIC, T::FULL_NAME, known).await?;
+        // Schema-aware serialization, straight from the Rust value to Avro bytes.
+        known
+            .writer
+            .borrow_dependent()
+            .write_ser(&mut bytes, message)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(bytes)
     }
 
     /// Encodes an Avro value of a known record of `topic` to Confluent-framed bytes.
@@ -194,30 +255,23 @@ impl Codec {
         full_name: &str,
         value: Value,
     ) -> Result<Vec<u8>, EncodeError> {
+        let invalid = |detail: String| EncodeError::InvalidValue {
+            record: full_name.to_owned(),
+            detail,
+        };
         let known = self.known(topic, full_name)?;
-        // Check the value against our schema first, so a misfit is named as such rather than
-        // as a registry error.
-        let resolved = value
-            .resolve(&known.parsed)
-            .map_err(|e| EncodeError::InvalidValue {
-                record: full_name.to_owned(),
-                detail: e.to_string(),
-            })?;
-        let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
-            topic.to_owned(),
-            SuppliedSchema::new(
-                Some(full_name.to_owned()),
-                SchemaType::Avro,
-                known.text.clone(),
-            ),
-        );
-        self.encoder
-            .encode_value(resolved, &strategy)
-            .await
-            .map_err(|e| EncodeError::Registry {
-                subject: crate::subject(topic, full_name),
-                detail: describe(&e),
-            })
+        // Resolution accepts what the writer's validation would not (a bare value for a union),
+        // and names a misfit precisely.
+        let value = value
+            .resolve_with_names(known.schema(), &known.names)
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut bytes = self.frame(topic, full_name, known).await?;
+        known
+            .writer
+            .borrow_dependent()
+            .write_value_ref(&mut bytes, &value)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(bytes)
     }
 
     fn known(&self, topic: &str, full_name: &str) -> Result<&KnownRecord, EncodeError> {
@@ -229,26 +283,120 @@ impl Codec {
             })
     }
 
+    /// The 5-byte Confluent header for our schema of the record: magic byte 0 and the id the
+    /// registry gives it (registering it on first use, then from the cache).
+    async fn frame(
+        &self,
+        topic: &str,
+        full_name: &str,
+        known: &KnownRecord,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let key = (topic.to_owned(), full_name.to_owned());
+        let cached = self.ids.read().ok().and_then(|ids| ids.get(&key).copied());
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
+                    topic.to_owned(),
+                    SuppliedSchema::new(
+                        Some(full_name.to_owned()),
+                        SchemaType::Avro,
+                        known.text.clone(),
+                    ),
+                );
+                let subject = crate::subject(topic, full_name);
+                let registered = self
+                    .encoder
+                    .get_schema_and_id(&subject, strategy)
+                    .await
+                    .map_err(|e| EncodeError::Registry {
+                        subject,
+                        detail: describe(&e),
+                    })?;
+                if let Ok(mut ids) = self.ids.write() {
+                    ids.insert(key, registered.id);
+                }
+                registered.id
+            }
+        };
+        let mut bytes = Vec::with_capacity(256);
+        bytes.push(0);
+        bytes.extend_from_slice(&id.to_be_bytes());
+        Ok(bytes)
+    }
+
     /// Decodes Confluent-framed bytes read from `topic` into the record type `T`.
     pub async fn decode<T: Contract>(&self, topic: &str, bytes: &[u8]) -> Result<T, DecodeError> {
-        let decoded = self.decode_value(topic, bytes).await?;
-        if decoded.full_name != T::FULL_NAME {
+        let (id, mut body) = split_frame(bytes)?;
+        let reader = self.reader(topic, id).await?;
+        let schemas = reader.borrow_owner();
+        if schemas.full_name != T::FULL_NAME {
             return Err(DecodeError::RecordNotAllowed {
                 topic: topic.to_owned(),
-                record: decoded.full_name,
+                record: schemas.full_name.clone(),
             });
         }
-        apache_avro::from_value(&decoded.value).map_err(|e| DecodeError::InvalidContent {
-            record: decoded.full_name.clone(),
-            id: decoded.schema_id,
-            detail: e.to_string(),
-        })
+        let invalid = |detail: String| DecodeError::InvalidContent {
+            record: schemas.full_name.clone(),
+            id,
+            detail,
+        };
+        let datum = reader.borrow_dependent();
+        let message = if schemas.same {
+            datum
+                .read_deser(&mut body)
+                .map_err(|e| invalid(e.to_string()))?
+        } else {
+            let value = datum
+                .read_value(&mut body)
+                .map_err(|e| invalid(e.to_string()))?;
+            apache_avro::from_value(&value).map_err(|e| invalid(e.to_string()))?
+        };
+        if !body.is_empty() {
+            return Err(invalid(format!(
+                "{} bytes left over after the record",
+                body.len()
+            )));
+        }
+        Ok(message)
     }
 
     /// Decodes Confluent-framed bytes read from `topic` into an Avro value of our version of
     /// the record, whichever record of the topic it is.
     pub async fn decode_value(&self, topic: &str, bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let (id, mut body) = split_frame(bytes)?;
+        let reader = self.reader(topic, id).await?;
+        let schemas = reader.borrow_owner();
+        let invalid = |detail: String| DecodeError::InvalidContent {
+            record: schemas.full_name.clone(),
+            id,
+            detail,
+        };
+        let value = reader
+            .borrow_dependent()
+            .read_value(&mut body)
+            .map_err(|e| invalid(e.to_string()))?;
+        if !body.is_empty() {
+            return Err(invalid(format!(
+                "{} bytes left over after the record",
+                body.len()
+            )));
+        }
+        Ok(Decoded {
+            topic: topic.to_owned(),
+            full_name: schemas.full_name.clone(),
+            schema_id: id,
+            value,
+        })
+    }
+
+    /// The reader from the writer's schema `id` to ours on `topic`: fetched from the registry
+    /// and checked against the catalog on first use, cached after.
+    async fn reader(&self, topic: &str, id: u32) -> Result<Arc<SchemaReader>, DecodeError> {
+        let key = (id, topic.to_owned());
+        if let Some(reader) = self.readers.read().ok().and_then(|r| r.get(&key).cloned()) {
+            return Ok(reader);
+        }
         let writer = self.decoder.get_schema(id).await.map_err(|e| {
             if e.retriable || !describe(&e).contains("404") {
                 DecodeError::RegistryUnavailable {
@@ -263,34 +411,37 @@ impl Codec {
             }
         })?;
         let record = full_name(&writer.parsed).unwrap_or_else(|| "(not a record)".to_owned());
-        let Some(reader) = self.known.get(&(topic.to_owned(), record.clone())) else {
+        let Some(ours) = self.known.get(&(topic.to_owned(), record.clone())) else {
             return Err(DecodeError::RecordNotAllowed {
                 topic: topic.to_owned(),
                 record,
             });
         };
-        let invalid = |detail: String| DecodeError::InvalidContent {
-            record: record.clone(),
-            id,
-            detail,
-        };
-        let value = apache_avro::reader::datum::GenericDatumReader::builder(&writer.parsed)
-            .reader_schema(&reader.parsed)
-            .build()
-            .and_then(|datum| datum.read_value(&mut body))
-            .map_err(|e| invalid(e.to_string()))?;
-        if !body.is_empty() {
-            return Err(invalid(format!(
-                "{} bytes left over after the record",
-                body.len()
-            )));
-        }
-        Ok(Decoded {
-            topic: topic.to_owned(),
+        let schemas = ReaderSchemas {
+            same: writer.parsed.canonical_form() == ours.schema().canonical_form(),
+            writer: writer.parsed.clone(),
+            reader: ours.schema().clone(),
             full_name: record.clone(),
-            schema_id: id,
-            value,
+        };
+        let reader = SchemaReader::try_new(schemas, |s| {
+            // Human-readable: a `uuid` (a string on the wire) deserializes into a `Uuid`.
+            let builder = GenericDatumReader::builder(&s.writer).human_readable(true);
+            if s.same {
+                builder.build()
+            } else {
+                builder.reader_schema(&s.reader).build()
+            }
         })
+        .map_err(|e| DecodeError::InvalidContent {
+            record,
+            id,
+            detail: format!("the writer's schema cannot be read as ours: {e}"),
+        })?;
+        let reader = Arc::new(reader);
+        if let Ok(mut readers) = self.readers.write() {
+            readers.insert(key, reader.clone());
+        }
+        Ok(reader)
     }
 }
 
@@ -304,62 +455,6 @@ pub(crate) fn split_frame(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
         short => Err(DecodeError::NotFramed {
             detail: format!("{} bytes, shorter than the 5-byte header", short.len()),
         }),
-    }
-}
-
-/// serde turns a `Uuid` into 16 bytes (apache-avro's serializer is not human-readable), which
-/// the `uuid` logical type (a string on the wire) does not accept: put them back as UUIDs
-/// wherever the schema has one.
-fn uuids_as_uuids(value: Value, schema: &Schema, names: &ResolvedSchema) -> Value {
-    match (value, schema) {
-        (Value::Bytes(bytes), Schema::Uuid(_)) => match Uuid::from_slice(&bytes) {
-            Ok(uuid) => Value::Uuid(uuid),
-            Err(_) => Value::Bytes(bytes),
-        },
-        (Value::Record(fields), Schema::Record(record)) => Value::Record(
-            fields
-                .into_iter()
-                .map(|(name, value)| {
-                    let value = match record.lookup.get(&name) {
-                        Some(&i) => uuids_as_uuids(value, &record.fields[i].schema, names),
-                        None => value,
-                    };
-                    (name, value)
-                })
-                .collect(),
-        ),
-        (Value::Array(items), Schema::Array(array)) => Value::Array(
-            items
-                .into_iter()
-                .map(|item| uuids_as_uuids(item, &array.items, names))
-                .collect(),
-        ),
-        (Value::Map(entries), Schema::Map(map)) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k, uuids_as_uuids(v, &map.types, names)))
-                .collect(),
-        ),
-        (Value::Union(index, inner), Schema::Union(union)) => {
-            match union.variants().get(index as usize) {
-                Some(branch) => {
-                    Value::Union(index, Box::new(uuids_as_uuids(*inner, branch, names)))
-                }
-                None => Value::Union(index, inner),
-            }
-        }
-        // An Option's Some(..) arrives bare; it belongs to the union's non-null branch.
-        (value, Schema::Union(union)) if value != Value::Null => {
-            match union.variants().iter().find(|v| **v != Schema::Null) {
-                Some(branch) => uuids_as_uuids(value, branch, names),
-                None => value,
-            }
-        }
-        (value, Schema::Ref { name }) => match names.get_names().get(name) {
-            Some(named) => uuids_as_uuids(value, named, names),
-            None => value,
-        },
-        (value, _) => value,
     }
 }
 

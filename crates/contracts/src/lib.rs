@@ -23,7 +23,9 @@ mod codec;
 
 pub use codec::{Codec, DecodeError, Decoded, EncodeError, SetupError};
 
-/// A top-level message type: one record of the catalog, on one topic.
+/// A top-level message type: one record of the catalog, on one topic. The generated types
+/// implement it; a hand-written one must serialize under the record's own name (its serde
+/// name is the Avro record name), as decoding checks it.
 pub trait Contract: serde::Serialize + serde::de::DeserializeOwned {
     /// The topic (channel) the record travels on.
     const TOPIC: &'static str;
