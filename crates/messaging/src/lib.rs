@@ -1,0 +1,49 @@
+//! The transport-agnostic core of FTGO's messaging.
+//!
+//! # Layout
+//! - [`message`]: [`Message`] (key, headers, payload), [`Headers`], the header names
+//!   ([`header`]: CloudEvents Kafka binding, correlation, causation, reply-to, traceparent,
+//!   dead-letter headers), and [`Received`] (a message with its topic, partition and offset).
+//! - [`handler`]: the [`Handler`] trait (at-least-once delivery) and [`HandlerError`]
+//!   (transient, permanent, retries exhausted).
+//! - [`retry`]: the [`Retry`] layer: transient failures retried in place with exponential
+//!   backoff and full jitter, bounded by a [`RetryPolicy`].
+//! - [`dead_letter`]: the [`DeadLetter`] layer: what can never succeed goes to the group's
+//!   dead-letter topic with its reason and origin, and the consumer moves on.
+//! - [`publisher`]: the [`Publisher`] trait (at least once, per-key order).
+//! - [`memory`]: [`MemoryBroker`], an in-memory transport for fast unit tests.
+//!
+//! Layers nest like this (outermost first): `DeadLetter(Retry(handler))`.
+
+pub mod dead_letter;
+pub mod handler;
+pub mod memory;
+pub mod message;
+pub mod publisher;
+pub mod retry;
+
+pub use dead_letter::{DeadLetter, DeadLetterSettings, dead_letter};
+pub use handler::{BoxError, Handler, HandlerError, handler_fn};
+pub use memory::{MemoryBroker, MemorySubscription};
+pub use message::{Headers, Message, Origin, Received, header};
+pub use publisher::{Delivery, PublishError, Publisher};
+pub use retry::{Retry, RetryPolicy};
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::message::{Message, Origin, Received, header};
+
+    /// A received message on `ftgo.order.commands`, partition 3, offset 42.
+    pub fn received(key: &str, payload: &[u8]) -> Received {
+        Received {
+            message: Message::new(Some(key.to_owned()), payload.to_vec())
+                .with_header(header::TYPE, "ftgo.order.commands.CreateOrder"),
+            origin: Origin {
+                topic: "ftgo.order.commands".to_owned(),
+                partition: 3,
+                offset: 42,
+                timestamp_ms: Some(1_790_000_000_000),
+            },
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Retrying transient failures in place, with exponential backoff and full jitter.
+//!
+//! In place means the partition waits: the next message of the key is not handled before this
+//! one succeeds or is given up on, so per-key order holds. The policy is bounded, so a message
+//! that keeps failing ends in the dead-letter topic instead of stalling its partition forever.
+
+use std::time::Duration;
+
+use rand::Rng as _;
+
+use crate::handler::{Handler, HandlerError};
+use crate::message::Received;
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included. At least 1.
+    pub max_attempts: u32,
+    /// The backoff ceiling before the second try; it doubles per try.
+    pub initial_backoff: Duration,
+    /// The backoff ceiling never grows past this.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 5 tries over at most about 3 s: enough for a broker or database blip, short enough that
+    /// a poisoned message does not hold its partition for long.
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_attempts == 0 {
+            return Err("max_attempts must be at least 1".into());
+        }
+        if self.initial_backoff > self.max_backoff {
+            return Err("initial_backoff must not exceed max_backoff".into());
+        }
+        Ok(())
+    }
+
+    /// The ceiling of the wait after `attempt` failed tries (1-based): initial × 2^(attempt-1),
+    /// capped. The actual wait is uniformly random below it ("full jitter"), so many consumers
+    /// failing together do not retry together.
+    pub fn backoff_ceiling(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.backoff_ceiling(attempt);
+        if ceiling.is_zero() {
+            return ceiling;
+        }
+        rand::rng().random_range(Duration::ZERO..=ceiling)
+    }
+}
+
+/// Retries the inner handler's transient failures per the policy; permanent failures pass
+/// through at once; exhaustion becomes [`HandlerError::RetriesExhausted`].
+#[derive(Debug, Clone)]
+pub struct Retry<H> {
+    inner: H,
+    policy: RetryPolicy,
+}
+
+impl<H> Retry<H> {
+    pub fn new(inner: H, policy: RetryPolicy) -> Self {
+        Self { inner, policy }
+    }
+}
+
+impl<H: Handler> Handler for Retry<H> {
+    async fn handle(&self, message: &Received) -> Result<(), HandlerError> {
+        let mut attempt = 1;
+        loop {
+            match self.inner.handle(message).await {
+                Err(HandlerError::Transient(error)) => {
+                    if attempt >= self.policy.max_attempts {
+                        return Err(HandlerError::RetriesExhausted {
+                            attempts: attempt,
+                            last: error,
+                        });
+                    }
+                    let wait = self.policy.backoff(attempt);
+                    tracing::warn!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        topic = %message.origin.topic,
+                        partition = message.origin.partition,
+                        offset = message.origin.offset,
+                        error = %error,
+                        "transient failure; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::handler::handler_fn;
+    use crate::testing::received;
+
+    fn policy(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+        }
+    }
+
+    #[test]
+    fn the_backoff_ceiling_doubles_up_to_the_cap() {
+        let p = policy(10);
+        let ceilings: Vec<u64> = (1..=5)
+            .map(|a| p.backoff_ceiling(a).as_millis() as u64)
+            .collect();
+        assert_eq!(ceilings, vec![10, 20, 40, 40, 40]);
+        for attempt in 1..=5 {
+            assert!(p.backoff(attempt) <= p.backoff_ceiling(attempt));
+        }
+        assert!(
+            RetryPolicy {
+                max_attempts: 0,
+                ..p.clone()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(RetryPolicy::default().validate().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_until_success() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let handler = Retry::new(
+            handler_fn(move |_| {
+                let counter = counter.clone();
+                async move {
+                    match counter.fetch_add(1, Ordering::SeqCst) {
+                        0 | 1 => Err(HandlerError::transient("database busy")),
+                        _ => Ok(()),
+                    }
+                }
+            }),
+            policy(5),
+        );
+        handler
+            .handle(&received("k", b"x"))
+            .await
+            .expect("third try succeeds");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_end_after_the_policys_attempts() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let handler = Retry::new(
+            handler_fn(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { Err(HandlerError::transient("still down")) }
+            }),
+            policy(4),
+        );
+        let error = handler
+            .handle(&received("k", b"x"))
+            .await
+            .expect_err("gives up");
+        assert!(
+            matches!(error, HandlerError::RetriesExhausted { attempts: 4, .. }),
+            "{error}"
+        );
+        assert_eq!(error.reason(), "retries-exhausted");
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_are_not_retried() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let handler = Retry::new(
+            handler_fn(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { Err(HandlerError::permanent("invalid-content", "not Avro")) }
+            }),
+            policy(5),
+        );
+        let error = handler
+            .handle(&received("k", b"x"))
+            .await
+            .expect_err("fails");
+        assert_eq!(error.reason(), "invalid-content");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
