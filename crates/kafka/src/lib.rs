@@ -1,0 +1,35 @@
+//! FTGO's Kafka adapter: the only crate that uses rdkafka.
+//!
+//! # Layout
+//! - [`producer`]: [`KafkaPublisher`], the idempotent keyed producer (a
+//!   [`messaging::Publisher`]): what relays and the dead-letter layer publish with.
+//! - [`consumer`]: [`ConsumerRunner`], one member of a service's consumer group, running a
+//!   [`messaging::Handler`] over its partitions with offsets stored only after the work is done.
+
+pub mod consumer;
+pub mod producer;
+
+pub use consumer::{ConsumerRunner, ConsumerSettings, RunSummary};
+pub use producer::KafkaPublisher;
+
+/// Why the adapter failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("{what}: {source}")]
+    Client {
+        what: &'static str,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    /// A handler failed permanently and nothing dead-lettered the record: the runner stops
+    /// rather than skip it.
+    #[error("{topic}[{partition}]@{offset} failed and was not dead-lettered: {error}")]
+    Unhandled {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        error: String,
+    },
+}

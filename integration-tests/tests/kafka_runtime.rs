@@ -1,0 +1,295 @@
+//! The messaging runtime on real Kafka: a consumer group shares the work and keeps each key's
+//! order through a rebalance; a permanent failure goes to the dead-letter topic with its reason
+//! while other records flow; a graceful shutdown commits what was done.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
+use messaging::{
+    DeadLetter, DeadLetterSettings, HandlerError, Message, Publisher, Received, Retry, RetryPolicy,
+    handler_fn, header,
+};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers as _, Message as _};
+use test_support::{Platform, TestTopic, unique_group};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+type Seen = Arc<Mutex<Vec<(String, u32, &'static str)>>>;
+/// A running group member: how to stop it, and its task.
+type Member = (
+    oneshot::Sender<()>,
+    JoinHandle<Result<kafka::RunSummary, kafka::KafkaError>>,
+);
+
+fn publisher() -> Result<KafkaPublisher> {
+    Ok(KafkaPublisher::new(
+        &Platform::from_env().bootstrap_servers,
+        "test-publisher",
+    )?)
+}
+
+/// Starts a group member that records (key, sequence, member) for every record it handles.
+fn member(group: &str, topic: &str, name: &'static str, seen: Seen) -> Result<Member> {
+    let mut settings =
+        ConsumerSettings::new(&Platform::from_env().bootstrap_servers, group, &[topic]);
+    settings.client_id = format!("{group}-{name}");
+    let runner = ConsumerRunner::new(&settings)?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handler = handler_fn(move |received: Received| {
+        let seen = seen.clone();
+        async move {
+            let key = received.message.key.clone().unwrap_or_default();
+            let sequence: u32 = String::from_utf8_lossy(&received.message.payload)
+                .parse()
+                .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+            // A little work, so the second member joins while the first is busy.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            seen.lock().expect("lock").push((key, sequence, name));
+            Ok(())
+        }
+    });
+    let task = tokio::spawn(runner.run(handler, async {
+        stopped.await.ok();
+    }));
+    Ok((stop, task))
+}
+
+async fn wait_for(what: &str, seconds: u64, mut done: impl FnMut() -> bool) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+async fn publish_sequences(topic: &str, keys: &[String], per_key: u32) -> Result<()> {
+    let publisher = publisher()?;
+    for sequence in 0..per_key {
+        // One round at a time: within a key, each record is acknowledged before the next.
+        let round = keys.iter().map(|key| {
+            let publisher = publisher.clone();
+            let message = Message::new(Some(key.clone()), sequence.to_string().into_bytes());
+            async move { publisher.publish(topic, &message).await }
+        });
+        for result in futures::future::join_all(round).await {
+            result?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_shares_the_work_and_keeps_each_keys_order_through_a_rebalance() -> Result<()> {
+    const KEYS: usize = 30;
+    const PER_KEY: u32 = 20;
+    let topic = TestTopic::create("runtime_group", 6).await?;
+    let group = unique_group("runtime-group");
+    let keys: Vec<String> = (0..KEYS).map(|k| format!("order-{k}")).collect();
+    publish_sequences(topic.name(), &keys, PER_KEY).await?;
+
+    let seen: Seen = Arc::default();
+    let (stop_a, a) = member(&group, topic.name(), "a", seen.clone())?;
+    wait_for("the first member to start", 60, || {
+        seen.lock().expect("lock").len() >= 50
+    })
+    .await?;
+    let (stop_b, b) = member(&group, topic.name(), "b", seen.clone())?;
+
+    let total = KEYS * PER_KEY as usize;
+    wait_for("every record", 90, || {
+        let seen = seen.lock().expect("lock");
+        seen.iter()
+            .map(|(k, s, _)| (k.clone(), *s))
+            .collect::<HashSet<_>>()
+            .len()
+            == total
+    })
+    .await?;
+    stop_a.send(()).ok();
+    stop_b.send(()).ok();
+    let (a, b) = (a.await??, b.await??);
+
+    let seen = seen.lock().expect("lock").clone();
+    let members: HashSet<&str> = seen.iter().map(|(_, _, m)| *m).collect();
+    ensure!(members.len() == 2, "only {members:?} did work");
+    let mut per_key: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (key, sequence, _) in &seen {
+        per_key.entry(key).or_default().push(*sequence);
+    }
+    for (key, sequences) in &per_key {
+        // At least once: a record may come twice (handed over before its commit), but the
+        // first arrivals are in order and none is missing.
+        let mut firsts = Vec::new();
+        for s in sequences {
+            if !firsts.contains(s) {
+                firsts.push(*s);
+            }
+        }
+        ensure!(
+            firsts == (0..PER_KEY).collect::<Vec<_>>(),
+            "{key}: {sequences:?}"
+        );
+    }
+    let redeliveries = seen.len() - total;
+    println!(
+        "handled {} records ({} by a, {} by b), {redeliveries} redelivered",
+        seen.len(),
+        a.handled,
+        b.handled
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_dead_lettered_while_other_records_flow() -> Result<()> {
+    let platform = Platform::from_env();
+    let topic = TestTopic::create("runtime_dlt", 3).await?;
+    let dead_letters = TestTopic::create("runtime_dlt_dlt", 1).await?;
+    let group = unique_group("runtime-dlt");
+    let handled: Arc<Mutex<Vec<String>>> = Arc::default();
+    let flaky_failures = Arc::new(Mutex::new(0));
+
+    let inner = {
+        let handled = handled.clone();
+        let flaky_failures = flaky_failures.clone();
+        handler_fn(move |received: Received| {
+            let handled = handled.clone();
+            let flaky_failures = flaky_failures.clone();
+            async move {
+                let payload = String::from_utf8_lossy(&received.message.payload).into_owned();
+                if payload == "poison" {
+                    return Err(HandlerError::permanent(
+                        "handler-failed",
+                        "this record can never succeed",
+                    ));
+                }
+                if payload == "flaky" {
+                    let mut failures = flaky_failures.lock().expect("lock");
+                    if *failures < 2 {
+                        *failures += 1;
+                        return Err(HandlerError::transient("not yet"));
+                    }
+                }
+                handled.lock().expect("lock").push(payload);
+                Ok(())
+            }
+        })
+    };
+    let handler = DeadLetter::new(
+        Retry::new(inner, RetryPolicy::default()),
+        publisher()?,
+        DeadLetterSettings::new(&group, dead_letters.name()),
+    );
+    let runner = ConsumerRunner::new(&ConsumerSettings::new(
+        &platform.bootstrap_servers,
+        &group,
+        &[topic.name()],
+    ))?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(runner.run(handler, async {
+        stopped.await.ok();
+    }));
+
+    let publisher = publisher()?;
+    let mut poison_at = None;
+    for (key, payload) in [
+        ("o-1", "good-1"),
+        ("o-2", "poison"),
+        ("o-3", "flaky"),
+        ("o-2", "good-2"),
+    ] {
+        let message = Message::new(Some(key.into()), payload.as_bytes().to_vec())
+            .with_header(header::TYPE, "ftgo.test.Probe");
+        let delivery = publisher.publish(topic.name(), &message).await?;
+        if payload == "poison" {
+            poison_at = Some(delivery);
+        }
+    }
+    wait_for("the good records", 60, || {
+        handled.lock().expect("lock").len() == 3
+    })
+    .await?;
+    stop.send(()).ok();
+    task.await??;
+    let mut good = handled.lock().expect("lock").clone();
+    good.sort();
+    ensure!(good == ["flaky", "good-1", "good-2"], "{good:?}");
+
+    // The dead letter: original key and payload, the reason and where it came from.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &platform.bootstrap_servers)
+        .set("group.id", unique_group("runtime-dlt-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[dead_letters.name()])?;
+    let letter = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .context("no dead letter")??;
+    ensure!(
+        letter.key() == Some(b"o-2".as_slice()) && letter.payload() == Some(b"poison".as_slice())
+    );
+    let headers = letter.headers().context("no headers")?;
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let poison_at = poison_at.context("poison not published")?;
+    ensure!(header(header::dead_letter::REASON).as_deref() == Some("handler-failed"));
+    ensure!(header(header::dead_letter::TOPIC).as_deref() == Some(topic.name()));
+    ensure!(header(header::dead_letter::OFFSET) == Some(poison_at.offset.to_string()));
+    ensure!(header(header::dead_letter::PARTITION) == Some(poison_at.partition.to_string()));
+    ensure!(header(header::dead_letter::GROUP).as_deref() == Some(group.as_str()));
+    ensure!(
+        header(header::TYPE).as_deref() == Some("ftgo.test.Probe"),
+        "original headers kept"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_commits_what_was_handled() -> Result<()> {
+    let topic = TestTopic::create("runtime_shutdown", 2).await?;
+    let group = unique_group("runtime-shutdown");
+    let keys: Vec<String> = (0..5).map(|k| format!("order-{k}")).collect();
+    publish_sequences(topic.name(), &keys, 10).await?;
+
+    let seen: Seen = Arc::default();
+    let (stop, first) = member(&group, topic.name(), "first", seen.clone())?;
+    wait_for("all 50 records", 60, || {
+        seen.lock().expect("lock").len() == 50
+    })
+    .await?;
+    stop.send(()).ok();
+    ensure!(first.await??.handled == 50);
+
+    // The next member of the group starts after the committed offsets: only the new record.
+    let after: Seen = Arc::default();
+    let (stop, second) = member(&group, topic.name(), "second", after.clone())?;
+    publish_sequences(topic.name(), &keys[..1], 11).await?; // sequences 0..11 of order-0 again
+    wait_for("the new records", 60, || {
+        after.lock().expect("lock").len() >= 11
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.send(()).ok();
+    second.await??;
+    let after = after.lock().expect("lock").clone();
+    ensure!(
+        after.len() == 11,
+        "redelivered committed records: {} handled",
+        after.len()
+    );
+    Ok(())
+}
