@@ -2,7 +2,7 @@
 //! order through a rebalance; a permanent failure goes to the dead-letter topic with its reason
 //! while other records flow; a graceful shutdown commits what was done.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use messaging::{
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers as _, Message as _};
-use test_support::{Platform, TestTopic, unique_group};
+use test_support::{Platform, TestTopic, check_per_key_order, unique_group};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -121,25 +121,12 @@ async fn a_group_shares_the_work_and_keeps_each_keys_order_through_a_rebalance()
     let seen = seen.lock().expect("lock").clone();
     let members: HashSet<&str> = seen.iter().map(|(_, _, m)| *m).collect();
     ensure!(members.len() == 2, "only {members:?} did work");
-    let mut per_key: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for (key, sequence, _) in &seen {
-        per_key.entry(key).or_default().push(*sequence);
-    }
-    for (key, sequences) in &per_key {
-        // At least once: a record may come twice (handed over before its commit), but the
-        // first arrivals are in order and none is missing.
-        let mut firsts = Vec::new();
-        for s in sequences {
-            if !firsts.contains(s) {
-                firsts.push(*s);
-            }
-        }
-        ensure!(
-            firsts == (0..PER_KEY).collect::<Vec<_>>(),
-            "{key}: {sequences:?}"
-        );
-    }
-    let redeliveries = seen.len() - total;
+    let redeliveries = check_per_key_order(
+        seen.iter()
+            .map(|(key, sequence, _)| (key.as_str(), *sequence)),
+        KEYS,
+        PER_KEY,
+    )?;
     println!(
         "handled {} records ({} by a, {} by b), {redeliveries} redelivered",
         seen.len(),

@@ -6,15 +6,18 @@
 //! - [`kafka`]: [`TestTopic`], a topic of its own per test, deleted with its registry subjects
 //!   when dropped; [`unique_group`] for a consumer group no other test shares.
 //! - [`postgres`]: [`TestDatabase`], a database of its own per test, dropped when dropped.
+//! - [`check_per_key_order`]: what at-least-once delivery with per-key order promises.
 //!
 //! Every resource has a random name, so tests run in parallel and in any order, and each is
 //! removed when its guard drops, also when the test panics.
 
 mod kafka;
+mod ordering;
 mod platform;
 mod postgres;
 
 pub use kafka::{TestTopic, unique_group};
+pub use ordering::check_per_key_order;
 pub use platform::Platform;
 pub use postgres::TestDatabase;
 
