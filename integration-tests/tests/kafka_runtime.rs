@@ -280,3 +280,83 @@ async fn a_graceful_shutdown_commits_what_was_handled() -> Result<()> {
     );
     Ok(())
 }
+
+/// Request and asynchronous reply over two groups: the "order" side sends a command with a
+/// reply-to and a correlation id; the "kitchen" group handles it and replies; the reply comes
+/// back on the reply topic with the command's key and conversation, caused by the command.
+#[tokio::test]
+async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Result<()> {
+    let platform = Platform::from_env();
+    let commands = TestTopic::create("runtime_commands", 3).await?;
+    let replies = TestTopic::create("runtime_replies", 3).await?;
+    let publisher = publisher()?;
+
+    // The kitchen: replies to every command it handles.
+    let kitchen = ConsumerRunner::new(&ConsumerSettings::new(
+        &platform.bootstrap_servers,
+        &unique_group("runtime-kitchen"),
+        &[commands.name()],
+    ))?;
+    let (stop_kitchen, kitchen_stopped) = oneshot::channel::<()>();
+    let kitchen = tokio::spawn(kitchen.run(
+        {
+            let publisher = publisher.clone();
+            handler_fn(move |received: Received| {
+                let publisher = publisher.clone();
+                async move {
+                    let (to, reply) =
+                        messaging::reply(&received, b"CreateTicketSucceeded".to_vec())
+                            .map_err(|e| HandlerError::permanent("no-reply-to", e))?;
+                    publisher
+                        .publish(&to, &reply)
+                        .await
+                        .map_err(HandlerError::transient)?;
+                    Ok(())
+                }
+            })
+        },
+        async {
+            kitchen_stopped.await.ok();
+        },
+    ));
+
+    // The order side: collects replies.
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let order = ConsumerRunner::new(&ConsumerSettings::new(
+        &platform.bootstrap_servers,
+        &unique_group("runtime-order"),
+        &[replies.name()],
+    ))?;
+    let (stop_order, order_stopped) = oneshot::channel::<()>();
+    let order = tokio::spawn(order.run(
+        {
+            let got = got.clone();
+            handler_fn(move |received: Received| {
+                got.lock().expect("lock").push(received);
+                async { Ok(()) }
+            })
+        },
+        async {
+            order_stopped.await.ok();
+        },
+    ));
+
+    let command = messaging::command(
+        Message::new(Some("order-42".into()), b"CreateTicket".to_vec())
+            .with_header(header::CORRELATION_ID, "saga-42"),
+        replies.name(),
+    );
+    publisher.publish(commands.name(), &command).await?;
+    wait_for("the reply", 60, || !got.lock().expect("lock").is_empty()).await?;
+    stop_kitchen.send(()).ok();
+    stop_order.send(()).ok();
+    kitchen.await??;
+    order.await??;
+
+    let reply = got.lock().expect("lock")[0].clone();
+    ensure!(reply.message.key.as_deref() == Some("order-42"));
+    ensure!(reply.message.payload == b"CreateTicketSucceeded");
+    ensure!(reply.message.headers.get(header::CORRELATION_ID) == Some("saga-42"));
+    ensure!(reply.message.headers.get(header::CAUSATION_ID) == command.id());
+    Ok(())
+}

@@ -4,6 +4,9 @@
 //! - [`message`]: [`Message`] (key, headers, payload), [`Headers`], the header names
 //!   ([`header`]: CloudEvents Kafka binding, correlation, causation, reply-to, traceparent,
 //!   dead-letter headers), and [`Received`] (a message with its topic, partition and offset).
+//! - [`conversation`]: commands with a reply-to and correlation id, replies keyed and
+//!   correlated like their command, messages that follow the one being handled (causation,
+//!   trace).
 //! - [`handler`]: the [`Handler`] trait (at-least-once delivery) and [`HandlerError`]
 //!   (transient, permanent, retries exhausted).
 //! - [`retry`]: the [`Retry`] layer: transient failures retried in place with exponential
@@ -15,6 +18,7 @@
 //!
 //! Layers nest like this (outermost first): `DeadLetter(Retry(handler))`.
 
+pub mod conversation;
 pub mod dead_letter;
 pub mod handler;
 pub mod memory;
@@ -22,6 +26,7 @@ pub mod message;
 pub mod publisher;
 pub mod retry;
 
+pub use conversation::{ReplyError, command, follow, reply};
 pub use dead_letter::{DeadLetter, DeadLetterSettings, dead_letter};
 pub use handler::{BoxError, Handler, HandlerError, handler_fn};
 pub use memory::{MemoryBroker, MemorySubscription};
