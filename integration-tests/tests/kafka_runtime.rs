@@ -90,7 +90,9 @@ async fn publish_sequences(topic: &str, keys: &[String], per_key: u32) -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_shares_the_work_and_keeps_each_keys_order_through_a_rebalance() -> Result<()> {
     const KEYS: usize = 30;
-    const PER_KEY: u32 = 20;
+    // 1,200 records at 10 ms each: about 12 s of work, so the second member joins well before
+    // the first could finish alone, even on a loaded machine.
+    const PER_KEY: u32 = 40;
     let topic = TestTopic::create("runtime_group", 6).await?;
     let group = unique_group("runtime-group");
     let keys: Vec<String> = (0..KEYS).map(|k| format!("order-{k}")).collect();
@@ -105,7 +107,7 @@ async fn a_group_shares_the_work_and_keeps_each_keys_order_through_a_rebalance()
     let (stop_b, b) = member(&group, topic.name(), "b", seen.clone())?;
 
     let total = KEYS * PER_KEY as usize;
-    wait_for("every record", 90, || {
+    wait_for("every record", 180, || {
         let seen = seen.lock().expect("lock");
         seen.iter()
             .map(|(k, s, _)| (k.clone(), *s))
