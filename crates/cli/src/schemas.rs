@@ -48,20 +48,30 @@ pub async fn register(dir: &Path, registry: &Registry) -> Result<ExitCode> {
         registry
             .set_compatibility(&subject, &file.compatibility)
             .await?;
-        let existing = registry.lookup(&subject, &file.text).await?;
-        let (id, outcome) = match existing {
-            Some(found) => (found.id.to_string(), "unchanged".to_owned()),
+        // (id, version, outcome); a new version's number comes from a lookup after registering.
+        let (id, version, outcome) = match registry.lookup(&subject, &file.text).await? {
+            Some(found) => (
+                found.id.to_string(),
+                found.version.to_string(),
+                "unchanged".to_owned(),
+            ),
             None => match registry.register(&subject, &file.text).await {
-                Ok(id) => (id.to_string(), "registered".to_owned()),
+                Ok(id) => {
+                    let version = registry
+                        .lookup(&subject, &file.text)
+                        .await?
+                        .map_or_else(|| "-".to_owned(), |found| found.version.to_string());
+                    (id.to_string(), version, "registered".to_owned())
+                }
                 Err(error) => {
                     refused += 1;
-                    ("-".to_owned(), format!("REFUSED: {error:#}"))
+                    (
+                        "-".to_owned(),
+                        "-".to_owned(),
+                        format!("REFUSED: {error:#}"),
+                    )
                 }
             },
-        };
-        let version = match registry.lookup(&subject, &file.text).await? {
-            Some(found) => found.version.to_string(),
-            None => "-".to_owned(),
         };
         out!(
             "{subject:<80} {id:>6} {version:>8}  {:<16} {outcome}",
