@@ -26,6 +26,19 @@ type Member = (
     JoinHandle<Result<kafka::RunSummary, kafka::KafkaError>>,
 );
 
+/// Starts `handler` in a member of `group` on `topic`; the sender stops it (drain, commit, leave).
+fn spawn_member<H: messaging::Handler + 'static>(
+    settings: &ConsumerSettings,
+    handler: H,
+) -> Result<Member> {
+    let runner = ConsumerRunner::new(settings)?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(runner.run(handler, async {
+        stopped.await.ok();
+    }));
+    Ok((stop, task))
+}
+
 fn publisher() -> Result<KafkaPublisher> {
     Ok(KafkaPublisher::new(
         &Platform::from_env().bootstrap_servers,
@@ -38,8 +51,6 @@ fn member(group: &str, topic: &str, name: &'static str, seen: Seen) -> Result<Me
     let mut settings =
         ConsumerSettings::new(&Platform::from_env().bootstrap_servers, group, &[topic]);
     settings.client_id = format!("{group}-{name}");
-    let runner = ConsumerRunner::new(&settings)?;
-    let (stop, stopped) = oneshot::channel::<()>();
     let handler = handler_fn(move |received: Received| {
         let seen = seen.clone();
         async move {
@@ -53,10 +64,7 @@ fn member(group: &str, topic: &str, name: &'static str, seen: Seen) -> Result<Me
             Ok(())
         }
     });
-    let task = tokio::spawn(runner.run(handler, async {
-        stopped.await.ok();
-    }));
-    Ok((stop, task))
+    spawn_member(&settings, handler)
 }
 
 async fn wait_for(what: &str, seconds: u64, mut done: impl FnMut() -> bool) -> Result<()> {
@@ -178,15 +186,10 @@ async fn a_permanent_failure_is_dead_lettered_while_other_records_flow() -> Resu
         publisher()?,
         DeadLetterSettings::new(&group, dead_letters.name()),
     );
-    let runner = ConsumerRunner::new(&ConsumerSettings::new(
-        &platform.bootstrap_servers,
-        &group,
-        &[topic.name()],
-    ))?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(runner.run(handler, async {
-        stopped.await.ok();
-    }));
+    let (stop, task) = spawn_member(
+        &ConsumerSettings::new(&platform.bootstrap_servers, &group, &[topic.name()]),
+        handler,
+    )?;
 
     let publisher = publisher()?;
     let mut poison_at = None;
@@ -294,13 +297,12 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
     let publisher = publisher()?;
 
     // The kitchen: replies to every command it handles.
-    let kitchen = ConsumerRunner::new(&ConsumerSettings::new(
-        &platform.bootstrap_servers,
-        &unique_group("runtime-kitchen"),
-        &[commands.name()],
-    ))?;
-    let (stop_kitchen, kitchen_stopped) = oneshot::channel::<()>();
-    let kitchen = tokio::spawn(kitchen.run(
+    let (stop_kitchen, kitchen) = spawn_member(
+        &ConsumerSettings::new(
+            &platform.bootstrap_servers,
+            &unique_group("runtime-kitchen"),
+            &[commands.name()],
+        ),
         {
             let publisher = publisher.clone();
             handler_fn(move |received: Received| {
@@ -317,20 +319,16 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
                 }
             })
         },
-        async {
-            kitchen_stopped.await.ok();
-        },
-    ));
+    )?;
 
     // The order side: collects replies.
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let order = ConsumerRunner::new(&ConsumerSettings::new(
-        &platform.bootstrap_servers,
-        &unique_group("runtime-order"),
-        &[replies.name()],
-    ))?;
-    let (stop_order, order_stopped) = oneshot::channel::<()>();
-    let order = tokio::spawn(order.run(
+    let (stop_order, order) = spawn_member(
+        &ConsumerSettings::new(
+            &platform.bootstrap_servers,
+            &unique_group("runtime-order"),
+            &[replies.name()],
+        ),
         {
             let got = got.clone();
             handler_fn(move |received: Received| {
@@ -338,10 +336,7 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
                 async { Ok(()) }
             })
         },
-        async {
-            order_stopped.await.ok();
-        },
-    ));
+    )?;
 
     let command = messaging::command(
         Message::new(Some("order-42".into()), b"CreateTicket".to_vec())
