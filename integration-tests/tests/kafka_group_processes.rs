@@ -26,11 +26,13 @@ fn start(topic: &str, group: &str, name: &'static str, dir: &std::path::Path) ->
     let child = Command::new(env!("CARGO_BIN_EXE_group-member"))
         .args([topic, group, name])
         .arg(dir.join(format!("{name}.log")))
-        .arg("1")
+        .arg("10") // ms of work per record: each partition takes 8 s or more, so joins and leaves happen mid-stream
         .env(
             "FTGO_KAFKA__BOOTSTRAP_SERVERS",
             Platform::from_env().bootstrap_servers,
         )
+        // The member's log (rebalances, commits) beside its records, for a failure's story.
+        .stderr(std::fs::File::create(dir.join(format!("{name}.stderr")))?)
         .spawn()
         .with_context(|| format!("starting member {name}"))?;
     Ok(Member { name, child })
@@ -40,7 +42,11 @@ fn start(topic: &str, group: &str, name: &'static str, dir: &std::path::Path) ->
 fn handled(dir: &std::path::Path) -> Result<Vec<(String, u32, String)>> {
     let mut all = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        let text = std::fs::read_to_string(entry?.path())?;
+        let entry = entry?;
+        if entry.path().extension().is_none_or(|e| e != "log") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path())?;
         for line in text.lines() {
             let fields: Vec<&str> = line.split(' ').collect();
             // A killed member may leave a torn last line; it has fewer fields.
@@ -75,6 +81,26 @@ async fn wait_until_distinct(dir: &std::path::Path, count: usize, seconds: u64) 
         ensure!(
             tokio::time::Instant::now() < deadline,
             "only {seen} of {count} records handled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until each of `names` has handled a record: it is in the group and has partitions.
+async fn wait_until_working(dir: &std::path::Path, names: &[&str], seconds: u64) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let records = handled(dir)?;
+        let idle: Vec<&&str> = names
+            .iter()
+            .filter(|name| !records.iter().any(|(_, _, member)| member == *name))
+            .collect();
+        if idle.is_empty() {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{idle:?} never got work"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -122,8 +148,11 @@ async fn members_join_leave_and_die_and_every_record_is_handled_in_key_order() -
         anyhow::Ok(())
     });
 
+    // Members joining at once can take a few seconds to settle into one generation.
+    wait_until_working(&dir, &["m1", "m2", "m3"], 60).await?;
     wait_until_distinct(&dir, 2_000, 120).await?;
     members.push(start(topic.name(), &group, "m4", &dir)?);
+    wait_until_working(&dir, &["m4"], 60).await?;
     wait_until_distinct(&dir, 4_000, 120).await?;
     signal(&members[0], "TERM")?; // m1 leaves gracefully
     wait_until_distinct(&dir, 6_000, 120).await?;
@@ -154,7 +183,11 @@ async fn members_join_leave_and_die_and_every_record_is_handled_in_key_order() -
         KEYS,
         PER_KEY,
     )?;
-    ensure!(per_member.len() == 4, "members that worked: {per_member:?}");
+    ensure!(
+        per_member.len() == 4,
+        "members that worked: {per_member:?} (their logs are in {})",
+        dir.display()
+    );
     println!(
         "{TOTAL} records, {} handlings, {redeliveries} redelivered; per member {per_member:?}",
         records.len()

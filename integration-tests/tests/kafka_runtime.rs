@@ -59,7 +59,7 @@ fn member(group: &str, topic: &str, name: &'static str, seen: Seen) -> Result<Me
                 .parse()
                 .map_err(|e| HandlerError::permanent("invalid-content", e))?;
             // A little work, so the second member joins while the first is busy.
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
             seen.lock().expect("lock").push((key, sequence, name));
             Ok(())
         }
@@ -98,8 +98,8 @@ async fn publish_sequences(topic: &str, keys: &[String], per_key: u32) -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_shares_the_work_and_keeps_each_keys_order_through_a_rebalance() -> Result<()> {
     const KEYS: usize = 30;
-    // 1,200 records at 10 ms each: about 12 s of work, so the second member joins well before
-    // the first could finish alone, even on a loaded machine.
+    // 1,200 records at 50 ms each over 6 partitions handled side by side: about 10 s of work
+    // for one member, so the second joins well before the first could finish alone.
     const PER_KEY: u32 = 40;
     let topic = TestTopic::create("runtime_group", 6).await?;
     let group = unique_group("runtime-group");
@@ -355,5 +355,152 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
     ensure!(reply.message.payload == b"CreateTicketSucceeded");
     ensure!(reply.message.headers.get(header::CORRELATION_ID) == Some("saga-42"));
     ensure!(reply.message.headers.get(header::CAUSATION_ID) == command.id());
+    Ok(())
+}
+
+/// Key order on one partition: records of different keys are handled at the same time, the
+/// records of each key one after the other in offset order, and the committed offset never
+/// passes a record that is not done (a second member of the group gets nothing twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_order_handles_keys_of_one_partition_side_by_side_and_each_key_in_order() -> Result<()>
+{
+    const KEYS: usize = 20;
+    const PER_KEY: u32 = 15;
+    let topic = TestTopic::create("runtime_key_order", 1).await?;
+    let group = unique_group("runtime-key-order");
+    let keys: Vec<String> = (0..KEYS).map(|k| format!("order-{k}")).collect();
+    publish_sequences(topic.name(), &keys, PER_KEY).await?;
+
+    let seen: Seen = Arc::default();
+    let in_handler = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most_at_once = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handler = {
+        let (seen, in_handler, most_at_once) =
+            (seen.clone(), in_handler.clone(), most_at_once.clone());
+        handler_fn(move |received: Received| {
+            let (seen, in_handler, most_at_once) =
+                (seen.clone(), in_handler.clone(), most_at_once.clone());
+            async move {
+                use std::sync::atomic::Ordering::SeqCst;
+                let now = in_handler.fetch_add(1, SeqCst) + 1;
+                most_at_once.fetch_max(now, SeqCst);
+                // Uneven work, so later records of other keys overtake earlier ones.
+                let pause = 2 + (received.origin.offset % 7) as u64 * 3;
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                let key = received.message.key.clone().unwrap_or_default();
+                let sequence: u32 = String::from_utf8_lossy(&received.message.payload)
+                    .parse()
+                    .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+                seen.lock()
+                    .expect("lock")
+                    .push((key, sequence, "key-order"));
+                in_handler.fetch_sub(1, SeqCst);
+                Ok(())
+            }
+        })
+    };
+    let mut settings = ConsumerSettings::new(
+        &Platform::from_env().bootstrap_servers,
+        &group,
+        &[topic.name()],
+    );
+    settings.ordering = kafka::Ordering::Key { max_concurrent: 8 };
+    let (stop, task) = spawn_member(&settings, handler)?;
+    let total = KEYS * PER_KEY as usize;
+    wait_for("every record", 120, || {
+        seen.lock().expect("lock").len() >= total
+    })
+    .await?;
+    stop.send(()).ok();
+    let summary = task.await??;
+
+    let seen = seen.lock().expect("lock").clone();
+    check_per_key_order(
+        seen.iter()
+            .map(|(key, sequence, _)| (key.as_str(), *sequence)),
+        KEYS,
+        PER_KEY,
+    )?;
+    let most = most_at_once.load(std::sync::atomic::Ordering::SeqCst);
+    ensure!(
+        (2..=8).contains(&most),
+        "{most} records at once on one partition"
+    );
+    ensure!(summary.handled == total as u64);
+
+    // Everything was committed: a new member of the group has nothing to do.
+    let again: Seen = Arc::default();
+    let (stop, second) = member(&group, topic.name(), "second", again.clone())?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.send(()).ok();
+    second.await??;
+    ensure!(
+        again.lock().expect("lock").is_empty(),
+        "committed work handled again"
+    );
+    println!("key order: {total} records on one partition, up to {most} at once");
+    Ok(())
+}
+
+/// A handler that falls behind gets its partition paused instead of an ever-growing buffer,
+/// and resumed when it catches up; nothing is lost or reordered on the way.
+#[tokio::test]
+async fn a_partition_whose_handler_falls_behind_is_paused_and_resumed() -> Result<()> {
+    const RECORDS: u32 = 400;
+    const MAX_BUFFERED: usize = 25;
+    let topic = TestTopic::create("runtime_backpressure", 1).await?;
+    let group = unique_group("runtime-backpressure");
+    publish_sequences(topic.name(), &["order-1".to_owned()], RECORDS).await?;
+
+    let seen: Seen = Arc::default();
+    let handler = {
+        let seen = seen.clone();
+        handler_fn(move |received: Received| {
+            let seen = seen.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let sequence: u32 = String::from_utf8_lossy(&received.message.payload)
+                    .parse()
+                    .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+                seen.lock()
+                    .expect("lock")
+                    .push(("order-1".to_owned(), sequence, "slow"));
+                Ok(())
+            }
+        })
+    };
+    let mut settings = ConsumerSettings::new(
+        &Platform::from_env().bootstrap_servers,
+        &group,
+        &[topic.name()],
+    );
+    settings.max_buffered_per_partition = MAX_BUFFERED;
+    let (stop, task) = spawn_member(&settings, handler)?;
+    wait_for("every record", 120, || {
+        seen.lock().expect("lock").len() >= RECORDS as usize
+    })
+    .await?;
+    stop.send(()).ok();
+    let summary = task.await??;
+    let seen = seen.lock().expect("lock").clone();
+    check_per_key_order(
+        seen.iter()
+            .map(|(key, sequence, _)| (key.as_str(), *sequence)),
+        1,
+        RECORDS,
+    )?;
+    println!(
+        "back-pressure: {} pauses, at most {} records waiting (limit {MAX_BUFFERED})",
+        summary.pauses, summary.peak_buffered
+    );
+    ensure!(summary.pauses >= 2, "{summary:?}");
+    // librdkafka drops what it had prefetched for a paused partition and fetches it again on
+    // resume, so the buffer stays near the limit (plus at most one poll batch) instead of
+    // holding the whole backlog.
+    ensure!(
+        summary.peak_buffered < MAX_BUFFERED + kafka::POLL_BATCH,
+        "the buffer grew to {}",
+        summary.peak_buffered
+    );
     Ok(())
 }

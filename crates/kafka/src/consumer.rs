@@ -1,28 +1,48 @@
 //! The consumer runner: one member of a service's consumer group.
 //!
-//! Records are handled one at a time, in partition order, so the records of a key (which share
-//! a partition) are handled in the order they were written. A record's offset is stored only
-//! after its handler succeeded (or dead-lettered it); librdkafka commits stored offsets every
-//! second, before partitions are revoked in a rebalance, and at shutdown. So a crash or a
-//! rebalance can only cause a record to be handled again (at least once), never skipped, and a
-//! partition is handed over only between records, never in the middle of one.
+//! A thread of its own polls Kafka and hands each record to the task of its partition (see
+//! [`crate::partition`]); the partitions assigned to this member are handled side by side, each
+//! in the order the settings ask for (by partition, or by key within the partition). A record's
+//! offset is stored only once it and every record before it in its partition are done
+//! (succeeded or dead-lettered); librdkafka commits stored offsets every second. Before
+//! partitions are revoked in a rebalance, their tasks finish the records they are handling,
+//! start no new ones, and what is done is committed; so a partition is never handed over in the
+//! middle of a record, and a crash can only cause records to be handled again (at least once),
+//! never skipped.
+//!
+//! Back-pressure: a partition whose task has more than `max_buffered_per_partition` records
+//! waiting is paused (Kafka stops fetching it) until half of them are done.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering as Atomic};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use messaging::{Handler, HandlerError, Headers, Message, Origin, Received};
-use rdkafka::ClientConfig;
-use rdkafka::ClientContext;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use messaging::{Handler, Headers, Message, Origin, Received};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::KafkaError;
+use crate::partition::{Counters, NOTHING_DONE, Ordering, PartitionShared, PartitionTask};
 
-/// Where and as whom to consume.
+/// How long one poll waits for a record before the consumer thread looks around again.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long one poll waits while a partition is paused.
+const PAUSED_POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// The most records polled before they are handed to their partitions' tasks. A paused
+/// partition's task may get this many beyond `max_buffered_per_partition`.
+pub const POLL_BATCH: usize = 64;
+/// How often finished work is stored and paused partitions are looked at.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Where and as whom to consume, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerSettings {
     pub bootstrap_servers: String,
@@ -33,6 +53,17 @@ pub struct ConsumerSettings {
     pub client_id: String,
     /// How long the group waits for a silent member before giving its partitions to others.
     pub session_timeout: Duration,
+    /// Partition order (the default) or key order within each partition.
+    pub ordering: Ordering,
+    /// Records of one partition fetched and not yet done beyond which the partition is paused;
+    /// it resumes when half of them are done. Bounds the memory a slow handler can tie up.
+    /// Pausing drops what librdkafka prefetched for the partition, and after resuming the
+    /// first records take 0.05–1 s to come back, so the half left must outlast that: too low a
+    /// bound starves a fast handler (see docs/runtime.md).
+    pub max_buffered_per_partition: usize,
+    /// How long a revocation or a shutdown waits for running handlers to finish before giving
+    /// up on them (their records are not committed, so the next owner handles them again).
+    pub drain_timeout: Duration,
 }
 
 impl ConsumerSettings {
@@ -43,6 +74,9 @@ impl ConsumerSettings {
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             client_id: group.to_owned(),
             session_timeout: Duration::from_secs(10),
+            ordering: Ordering::Partition,
+            max_buffered_per_partition: 5_000,
+            drain_timeout: Duration::from_secs(30),
         }
     }
 
@@ -53,13 +87,57 @@ impl ConsumerSettings {
         if self.topics.is_empty() {
             return Err("subscribe to at least one topic".into());
         }
+        if self.max_buffered_per_partition == 0 {
+            return Err("max_buffered_per_partition must be at least 1".into());
+        }
+        if let Ordering::Key { max_concurrent: 0 } = self.ordering {
+            return Err("key ordering needs max_concurrent of at least 1".into());
+        }
         Ok(())
     }
 }
 
-/// Logs rebalances and commits what is done before partitions are taken away.
+/// Starts the task of a newly seen partition.
+type Spawner = Box<
+    dyn Fn(
+            mpsc::UnboundedReceiver<Vec<Received>>,
+            Arc<PartitionShared>,
+        ) -> (JoinHandle<Result<(), KafkaError>>, CancellationToken)
+        + Send
+        + Sync,
+>;
+
+/// A partition being handled by this member.
+struct Slot {
+    records: mpsc::UnboundedSender<Vec<Received>>,
+    shared: Arc<PartitionShared>,
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), KafkaError>>,
+    paused: bool,
+    /// The offset last stored for commit.
+    stored: i64,
+}
+
+#[derive(Default)]
+struct Partitions {
+    slots: HashMap<(String, i32), Slot>,
+    /// Records polled and not yet handed to their tasks. A rebalance hands them over before
+    /// it drains the revoked partitions, so no record of an old assignment arrives late.
+    polled: Vec<Received>,
+    spawner: Option<Spawner>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+/// The consumer's context: owns the partitions' tasks, so that a rebalance can finish and
+/// commit their work before partitions are taken away.
 struct GroupContext {
     group: String,
+    counters: Arc<Counters>,
+    max_buffered: usize,
+    drain_timeout: Duration,
+    /// Touched by the consumer thread only (in its loop and in rebalance callbacks, which run
+    /// inside its polls); the lock is never contended.
+    partitions: Mutex<Partitions>,
 }
 
 impl ClientContext for GroupContext {}
@@ -67,12 +145,19 @@ impl ClientContext for GroupContext {}
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Revoke(partitions) => {
-                tracing::info!(group = %self.group, partitions = ?partitions.elements().iter()
-                    .map(|p| (p.topic().to_owned(), p.partition())).collect::<Vec<_>>(),
-                    "partitions revoked; committing finished work");
-                // The runner polls only between records, so every stored offset is finished
-                // work, and no record is in the middle of being handled.
+            Rebalance::Revoke(revoked) => {
+                let revoked: Vec<(String, i32)> = revoked
+                    .elements()
+                    .iter()
+                    .map(|p| (p.topic().to_owned(), p.partition()))
+                    .collect();
+                tracing::info!(group = %self.group, partitions = ?revoked,
+                    "partitions revoked; finishing and committing their work");
+                // Records polled before the rebalance go to their tasks first. The tasks of
+                // revoked partitions finish what they are handling and start nothing new; then what is done is stored and committed, before the
+                // partitions go to their next owner.
+                self.dispatch(consumer);
+                self.drain(consumer, |key| revoked.contains(key));
                 commit(consumer, &self.group);
             }
             Rebalance::Assign(partitions) => {
@@ -87,7 +172,181 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-fn commit<C: Consumer<GroupContext>>(consumer: &C, group: &str) {
+impl GroupContext {
+    fn partitions(&self) -> MutexGuard<'_, Partitions> {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands the records polled since the last call to their partitions' tasks (a task starts
+    /// with its partition's first record), and pauses partitions with too much waiting.
+    fn dispatch(&self, consumer: &BaseConsumer<Self>) {
+        let mut partitions = self.partitions();
+        let Partitions {
+            slots,
+            spawner,
+            polled,
+            ..
+        } = &mut *partitions;
+        let Some(spawner) = spawner else { return };
+        // Records of one partition go to its task together: one wake-up per batch.
+        let mut batches: Vec<Vec<Received>> = Vec::new();
+        for record in polled.drain(..) {
+            let origin = &record.origin;
+            match batches.iter_mut().find(|batch| {
+                batch[0].origin.partition == origin.partition
+                    && batch[0].origin.topic == origin.topic
+            }) {
+                Some(batch) => batch.push(record),
+                None => batches.push(vec![record]),
+            }
+        }
+        for batch in batches {
+            let (topic, partition) = (batch[0].origin.topic.clone(), batch[0].origin.partition);
+            let slot = slots.entry((topic.clone(), partition)).or_insert_with(|| {
+                let (records, receiver) = mpsc::unbounded_channel();
+                let shared = Arc::new(PartitionShared {
+                    buffered: AtomicUsize::new(0),
+                    committable: AtomicI64::new(NOTHING_DONE),
+                });
+                let (task, stop) = spawner(receiver, shared.clone());
+                Slot {
+                    records,
+                    shared,
+                    stop,
+                    task,
+                    paused: false,
+                    stored: NOTHING_DONE,
+                }
+            });
+            let buffered =
+                slot.shared.buffered.fetch_add(batch.len(), Atomic::Relaxed) + batch.len();
+            self.counters
+                .peak_buffered
+                .fetch_max(buffered, Atomic::Relaxed);
+            // A task that ended failed; the next sweep reports it.
+            let _ = slot.records.send(batch);
+            if !slot.paused && buffered >= self.max_buffered {
+                let mut list = TopicPartitionList::new();
+                list.add_partition(&topic, partition);
+                match consumer.pause(&list) {
+                    Ok(()) => {
+                        slot.paused = true;
+                        self.counters.pauses.fetch_add(1, Atomic::Relaxed);
+                        tracing::debug!(group = %self.group, topic, partition, buffered,
+                            "partition paused: its handler is behind");
+                    }
+                    Err(error) => tracing::warn!(group = %self.group, %error, "pause failed"),
+                }
+            }
+        }
+    }
+
+    /// Stores what is done, resumes partitions that caught up, and reports a task that failed.
+    /// Says whether a partition is still paused.
+    fn sweep(&self, consumer: &BaseConsumer<Self>) -> Result<bool, KafkaError> {
+        let mut partitions = self.partitions();
+        let mut done = TopicPartitionList::new();
+        let mut resume = TopicPartitionList::new();
+        let mut ended = Vec::new();
+        let mut still_paused = false;
+        for ((topic, partition), slot) in &mut partitions.slots {
+            add_progress(&mut done, topic, *partition, slot);
+            if slot.paused && slot.shared.buffered.load(Atomic::Relaxed) <= self.max_buffered / 2 {
+                resume.add_partition(topic, *partition);
+                slot.paused = false;
+            }
+            still_paused |= slot.paused;
+            if slot.task.is_finished() {
+                ended.push((topic.clone(), *partition));
+            }
+        }
+        store(consumer, &done, &self.group);
+        if resume.count() > 0
+            && let Err(error) = consumer.resume(&resume)
+        {
+            tracing::warn!(group = %self.group, %error, "resume failed");
+        }
+        let runtime = partitions.runtime.clone();
+        for key in ended {
+            let Some(slot) = partitions.slots.remove(&key) else {
+                continue;
+            };
+            if let Some(runtime) = &runtime {
+                match runtime.block_on(slot.task) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => return Err(error),
+                    Err(join) => return Err(KafkaError::HandlerPanicked(join.to_string())),
+                }
+            }
+        }
+        Ok(still_paused)
+    }
+
+    /// Stops the tasks of the partitions `which` selects: they finish the records they are
+    /// handling (for at most the drain timeout) and start no others; then stores what is done.
+    fn drain(&self, consumer: &BaseConsumer<Self>, which: impl Fn(&(String, i32)) -> bool) {
+        let mut partitions = self.partitions();
+        let keys: Vec<_> = partitions
+            .slots
+            .keys()
+            .filter(|k| which(k))
+            .cloned()
+            .collect();
+        let stopping: Vec<_> = keys
+            .into_iter()
+            .filter_map(|key| partitions.slots.remove(&key).map(|slot| (key, slot)))
+            .collect();
+        for (_, slot) in &stopping {
+            slot.stop.cancel();
+        }
+        let runtime = partitions.runtime.clone();
+        drop(partitions);
+        let mut done = TopicPartitionList::new();
+        for ((topic, partition), mut slot) in stopping {
+            if let Some(runtime) = &runtime {
+                let finished = runtime.block_on(async {
+                    tokio::time::timeout(self.drain_timeout, &mut slot.task).await
+                });
+                if finished.is_err() {
+                    slot.task.abort();
+                    tracing::warn!(group = %self.group, topic, partition,
+                        timeout_ms = self.drain_timeout.as_millis() as u64,
+                        "handlers still running after the drain timeout; their records will be handled again");
+                }
+            }
+            add_progress(&mut done, &topic, partition, &mut slot);
+        }
+        store(consumer, &done, &self.group);
+    }
+}
+
+/// Adds the partition's newly done offset to `list`.
+fn add_progress(list: &mut TopicPartitionList, topic: &str, partition: i32, slot: &mut Slot) {
+    let committable = slot.shared.committable.load(Atomic::Acquire);
+    if committable != NOTHING_DONE && committable > slot.stored {
+        // Stored as is: the offset of the next record to read.
+        if list
+            .add_partition_offset(topic, partition, Offset::Offset(committable))
+            .is_ok()
+        {
+            slot.stored = committable;
+        }
+    }
+}
+
+fn store(consumer: &BaseConsumer<GroupContext>, list: &TopicPartitionList, group: &str) {
+    if list.count() == 0 {
+        return;
+    }
+    if let Err(error) = consumer.store_offsets(list) {
+        // A partition taken away meanwhile (its new owner handles from the last commit).
+        tracing::warn!(group, %error, "storing offsets failed");
+    }
+}
+
+fn commit(consumer: &BaseConsumer<GroupContext>, group: &str) {
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => {}
         // Nothing stored since the last commit.
@@ -101,39 +360,40 @@ fn commit<C: Consumer<GroupContext>>(consumer: &C, group: &str) {
 pub struct RunSummary {
     /// Records whose handler succeeded (or dead-lettered them).
     pub handled: u64,
-    /// Handler calls that failed transiently and were tried again.
+    /// Handler calls that failed transiently past the handler's layers and were tried again.
     pub retries: u64,
+    /// Times a partition was paused because its handler fell behind.
+    pub pauses: u64,
+    /// The most records one partition had fetched and not yet done (bounded by
+    /// `max_buffered_per_partition` plus what was already on its way when it was paused).
+    pub peak_buffered: usize,
 }
 
 /// One member of a consumer group, running a handler over its share of the partitions.
 pub struct ConsumerRunner {
-    consumer: StreamConsumer<GroupContext>,
-    group: String,
+    consumer: BaseConsumer<GroupContext>,
+    settings: ConsumerSettings,
 }
 
 impl std::fmt::Debug for ConsumerRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsumerRunner")
-            .field("group", &self.group)
+            .field("group", &self.settings.group)
             .finish_non_exhaustive()
     }
 }
-
-/// The longest wait before handling a record again after a transient failure that got past
-/// the handler's own layers.
-const MAX_REDO_BACKOFF: Duration = Duration::from_secs(30);
 
 impl ConsumerRunner {
     /// Joins the group and subscribes; partitions are assigned once [`ConsumerRunner::run`]
     /// polls.
     pub fn new(settings: &ConsumerSettings) -> Result<Self, KafkaError> {
         settings.validate().map_err(KafkaError::Settings)?;
-        let consumer: StreamConsumer<GroupContext> = ClientConfig::new()
+        let consumer: BaseConsumer<GroupContext> = ClientConfig::new()
             .set("bootstrap.servers", &settings.bootstrap_servers)
             .set("group.id", &settings.group)
             .set("client.id", &settings.client_id)
-            // Offsets are stored by the runner after each record's work is done; librdkafka
-            // commits what is stored every second.
+            // Offsets are stored by the runner once a record and all before it are done;
+            // librdkafka commits what is stored every second.
             .set("enable.auto.offset.store", "false")
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
@@ -147,6 +407,10 @@ impl ConsumerRunner {
             )
             .create_with_context(GroupContext {
                 group: settings.group.clone(),
+                counters: Arc::default(),
+                max_buffered: settings.max_buffered_per_partition,
+                drain_timeout: settings.drain_timeout,
+                partitions: Mutex::default(),
             })
             .map_err(|source| KafkaError::Client {
                 what: "creating the consumer",
@@ -161,82 +425,121 @@ impl ConsumerRunner {
             })?;
         Ok(Self {
             consumer,
-            group: settings.group.clone(),
+            settings: settings.clone(),
         })
     }
 
-    /// Handles records until `shutdown` completes, then drains: the record being handled is
-    /// finished, finished work is committed, and the member leaves the group (its partitions
-    /// move to the other members at once, not after the session timeout).
-    pub async fn run<H: Handler>(
+    /// Handles records until `shutdown` completes, then drains: running handlers finish (for
+    /// at most the drain timeout), finished work is committed, and the member leaves the group
+    /// (its partitions move to the other members at once, not after the session timeout).
+    ///
+    /// Returns an error if a handler fails permanently with nothing around it to dead-letter
+    /// the record: the runner stops rather than skip it.
+    pub async fn run<H: Handler + 'static>(
         self,
         handler: H,
         shutdown: impl Future<Output = ()>,
     ) -> Result<RunSummary, KafkaError> {
-        let mut summary = RunSummary::default();
-        tokio::pin!(shutdown);
-        loop {
-            let record = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                record = self.consumer.recv() => record,
-            };
-            let record = match record {
-                Ok(record) => record,
-                Err(error) => {
-                    tracing::warn!(group = %self.group, %error, "consumer error");
-                    continue;
-                }
-            };
-            let received = received(&record);
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                match handler.handle(&received).await {
-                    Ok(()) => break,
-                    Err(error @ HandlerError::Transient(_)) => {
-                        summary.retries += 1;
-                        tracing::warn!(group = %self.group, topic = %received.origin.topic,
-                            partition = received.origin.partition, offset = received.origin.offset,
-                            %error, wait_ms = backoff.as_millis() as u64,
-                            "transient failure past the handler's layers; handling again");
-                        tokio::select! {
-                            biased;
-                            // Leave it unstored: the next owner of the partition handles it.
-                            () = &mut shutdown => return self.close(summary),
-                            () = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(MAX_REDO_BACKOFF);
-                    }
-                    Err(error) => {
-                        // A permanent failure with no dead-letter layer around the handler:
-                        // stop rather than skip the record.
-                        return Err(KafkaError::Unhandled {
-                            topic: received.origin.topic.clone(),
-                            partition: received.origin.partition,
-                            offset: received.origin.offset,
-                            error: error.to_string(),
-                        });
-                    }
-                }
-            }
-            self.consumer
-                .store_offset_from_message(&record)
-                .map_err(|source| KafkaError::Client {
-                    what: "storing an offset",
-                    source,
-                })?;
-            summary.handled += 1;
+        let stop = CancellationToken::new();
+        // Dropping this future (instead of completing `shutdown`) stops the consumer thread too.
+        let _stop_on_drop = stop.clone().drop_guard();
+        let counters = self.consumer.context().counters.clone();
+        {
+            let handler = Arc::new(handler);
+            let (counters, ordering, root) =
+                (counters.clone(), self.settings.ordering, stop.clone());
+            // Partition tasks are started from the consumer thread, on this runtime.
+            let runtime = tokio::runtime::Handle::current();
+            let spawner: Spawner = Box::new(move |records, shared| {
+                let stop = root.child_token();
+                let task = PartitionTask {
+                    handler: handler.clone(),
+                    records,
+                    shared,
+                    counters: counters.clone(),
+                    ordering,
+                    stop: stop.clone(),
+                };
+                (runtime.spawn(task.run()), stop)
+            });
+            let mut partitions = self.consumer.context().partitions();
+            partitions.spawner = Some(spawner);
+            partitions.runtime = Some(tokio::runtime::Handle::current());
         }
-        self.close(summary)
+        let (finished, result) = oneshot::channel();
+        let consumer = self.consumer;
+        let thread_stop = stop.clone();
+        std::thread::Builder::new()
+            .name(format!("consume-{}", self.settings.client_id))
+            .spawn(move || {
+                let _ = finished.send(consume(consumer, &thread_stop));
+            })
+            .map_err(|error| KafkaError::Thread(error.to_string()))?;
+        tokio::pin!(shutdown);
+        tokio::pin!(result);
+        let outcome = tokio::select! {
+            () = &mut shutdown => {
+                stop.cancel();
+                (&mut result).await
+            }
+            outcome = &mut result => outcome,
+        };
+        outcome.map_err(|_| KafkaError::Thread("the consumer thread panicked".into()))??;
+        Ok(RunSummary {
+            handled: counters.handled.load(Atomic::Relaxed),
+            retries: counters.retries.load(Atomic::Relaxed),
+            pauses: counters.pauses.load(Atomic::Relaxed),
+            peak_buffered: counters.peak_buffered.load(Atomic::Relaxed),
+        })
     }
+}
 
-    fn close(self, summary: RunSummary) -> Result<RunSummary, KafkaError> {
-        commit(&self.consumer, &self.group);
-        tracing::info!(group = %self.group, handled = summary.handled, "leaving the group");
-        // Dropping the consumer closes it: it leaves the group.
-        drop(self.consumer);
-        Ok(summary)
-    }
+/// The consumer thread: polls, dispatches, sweeps; on stop drains every partition, commits,
+/// and leaves the group.
+fn consume(
+    consumer: BaseConsumer<GroupContext>,
+    stop: &CancellationToken,
+) -> Result<(), KafkaError> {
+    let context = consumer.context();
+    let group = context.group.clone();
+    let mut last_sweep = Instant::now();
+    let mut paused = false;
+    let outcome = loop {
+        if stop.is_cancelled() {
+            break Ok(());
+        }
+        // Wait for a record, then take what else is already there, up to a batch.
+        // While a partition is paused, look often whether it may resume: it should get records
+        // again before its task runs out of them.
+        let mut wait = if paused {
+            PAUSED_POLL_INTERVAL
+        } else {
+            POLL_INTERVAL
+        };
+        for _ in 0..POLL_BATCH {
+            match consumer.poll(wait) {
+                Some(Ok(record)) => context.partitions().polled.push(received(&record)),
+                Some(Err(error)) => tracing::warn!(group, %error, "consumer error"),
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+        context.dispatch(&consumer);
+        if paused || last_sweep.elapsed() >= SWEEP_INTERVAL {
+            last_sweep = Instant::now();
+            match context.sweep(&consumer) {
+                Ok(still_paused) => paused = still_paused,
+                Err(error) => break Err(error),
+            }
+        }
+    };
+    stop.cancel();
+    context.drain(&consumer, |_| true);
+    commit(&consumer, &group);
+    tracing::info!(group, "leaving the group");
+    // Dropping the consumer closes it: it leaves the group.
+    drop(consumer);
+    outcome
 }
 
 /// A record as a [`Received`] message. Kafka headers that are not UTF-8 text are kept as

@@ -4,12 +4,17 @@
 //! - [`producer`]: [`KafkaPublisher`], the idempotent keyed producer (a
 //!   [`messaging::Publisher`]): what relays and the dead-letter layer publish with.
 //! - [`consumer`]: [`ConsumerRunner`], one member of a service's consumer group, running a
-//!   [`messaging::Handler`] over its partitions with offsets stored only after the work is done.
+//!   [`messaging::Handler`] over its partitions with offsets stored only after the work is done,
+//!   committing on rebalance and shutdown, pausing partitions that are too far behind.
+//! - `partition`: the task that handles one partition's records in partition or key
+//!   [`Ordering`] and tracks up to where they are done.
 
 pub mod consumer;
+mod partition;
 pub mod producer;
 
-pub use consumer::{ConsumerRunner, ConsumerSettings, RunSummary};
+pub use consumer::{ConsumerRunner, ConsumerSettings, POLL_BATCH, RunSummary};
+pub use partition::Ordering;
 pub use producer::KafkaPublisher;
 
 /// Why the adapter failed.
@@ -32,4 +37,8 @@ pub enum KafkaError {
         offset: i64,
         error: String,
     },
+    #[error("a handler panicked: {0}")]
+    HandlerPanicked(String),
+    #[error("the consumer thread: {0}")]
+    Thread(String),
 }
