@@ -305,7 +305,9 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
         ),
         {
             let publisher = publisher.clone();
-            handler_fn(move |received: Received| {
+            // Traced: the kitchen handles the command in a span of the sender's trace, and the
+            // reply carries that span as its parent.
+            messaging::Traced::new(handler_fn(move |received: Received| {
                 let publisher = publisher.clone();
                 async move {
                     let (to, reply) =
@@ -317,7 +319,7 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
                         .map_err(HandlerError::transient)?;
                     Ok(())
                 }
-            })
+            }))
         },
     )?;
 
@@ -338,9 +340,11 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
         },
     )?;
 
+    let sender_span = messaging::TraceContext::new_root();
     let command = messaging::command(
         Message::new(Some("order-42".into()), b"CreateTicket".to_vec())
-            .with_header(header::CORRELATION_ID, "saga-42"),
+            .with_header(header::CORRELATION_ID, "saga-42")
+            .with_header(header::TRACEPARENT, sender_span.to_string()),
         replies.name(),
     );
     publisher.publish(commands.name(), &command).await?;
@@ -355,6 +359,21 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
     ensure!(reply.message.payload == b"CreateTicketSucceeded");
     ensure!(reply.message.headers.get(header::CORRELATION_ID) == Some("saga-42"));
     ensure!(reply.message.headers.get(header::CAUSATION_ID) == command.id());
+    // One trace across both services: the reply's parent is the kitchen's handling span.
+    let kitchen_span = reply
+        .message
+        .headers
+        .get(header::TRACEPARENT)
+        .and_then(messaging::TraceContext::parse)
+        .context("the reply has no traceparent")?;
+    ensure!(
+        kitchen_span.trace_id == sender_span.trace_id,
+        "not the same trace"
+    );
+    ensure!(
+        kitchen_span.span_id != sender_span.span_id,
+        "no span of its own"
+    );
     Ok(())
 }
 

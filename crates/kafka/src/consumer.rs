@@ -569,5 +569,6 @@ fn received(record: &BorrowedMessage<'_>) -> Received {
             offset: record.offset(),
             timestamp_ms: record.timestamp().to_millis(),
         },
+        trace: None,
     }
 }

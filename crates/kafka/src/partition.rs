@@ -300,6 +300,7 @@ mod tests {
                 offset,
                 timestamp_ms: None,
             },
+            trace: None,
         }
     }
 

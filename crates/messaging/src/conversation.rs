@@ -37,8 +37,17 @@ pub fn command(message: Message, reply_to: &str) -> Message {
 }
 
 /// Makes `message` follow `cause`: the same conversation (correlation id), caused by it, in the
-/// same trace.
-pub fn follow(mut message: Message, cause: &Message) -> Message {
+/// same trace (a child of the span handling `cause` when the [`Traced`](crate::Traced) layer
+/// runs; otherwise the cause's own `traceparent`).
+pub fn follow(mut message: Message, cause: &Received) -> Message {
+    let traceparent = cause.trace.map(|context| context.to_string()).or_else(|| {
+        cause
+            .message
+            .headers
+            .get(header::TRACEPARENT)
+            .map(str::to_owned)
+    });
+    let cause = &cause.message;
     let correlation = cause
         .headers
         .get(header::CORRELATION_ID)
@@ -50,7 +59,7 @@ pub fn follow(mut message: Message, cause: &Message) -> Message {
     if let Some(id) = cause.id() {
         message.headers.set(header::CAUSATION_ID, id);
     }
-    if let Some(traceparent) = cause.headers.get(header::TRACEPARENT) {
+    if let Some(traceparent) = traceparent {
         message.headers.set(header::TRACEPARENT, traceparent);
     }
     message
@@ -67,10 +76,7 @@ pub fn reply(command: &Received, payload: Vec<u8>) -> Result<(String, Message), 
             command_id: command.message.id().map(str::to_owned),
         })?
         .to_owned();
-    let reply = follow(
-        Message::new(command.message.key.clone(), payload),
-        &command.message,
-    );
+    let reply = follow(Message::new(command.message.key.clone(), payload), command);
     Ok((to, reply))
 }
 

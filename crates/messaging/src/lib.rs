@@ -14,9 +14,11 @@
 //! - [`dead_letter`]: the [`DeadLetter`] layer: what can never succeed goes to the group's
 //!   dead-letter topic with its reason and origin, and the consumer moves on.
 //! - [`publisher`]: the [`Publisher`] trait (at least once, per-key order).
+//! - [`trace`]: W3C [`TraceContext`] and the [`Traced`] layer: a span per handled message,
+//!   joined to the sender's through `traceparent`.
 //! - [`memory`]: [`MemoryBroker`], an in-memory transport for fast unit tests.
 //!
-//! Layers nest like this (outermost first): `DeadLetter(Retry(handler))`.
+//! Layers nest like this (outermost first): `Traced(DeadLetter(Retry(handler)))`.
 
 pub mod conversation;
 pub mod dead_letter;
@@ -25,6 +27,7 @@ pub mod memory;
 pub mod message;
 pub mod publisher;
 pub mod retry;
+pub mod trace;
 
 pub use conversation::{ReplyError, command, follow, reply};
 pub use dead_letter::{DeadLetter, DeadLetterSettings, dead_letter};
@@ -33,6 +36,7 @@ pub use memory::{MemoryBroker, MemorySubscription};
 pub use message::{Headers, Message, Origin, Received, header};
 pub use publisher::{Delivery, PublishError, Publisher};
 pub use retry::{Retry, RetryPolicy};
+pub use trace::{TraceContext, Traced};
 
 #[cfg(test)]
 pub(crate) mod testing {
@@ -49,6 +53,7 @@ pub(crate) mod testing {
                 offset: 42,
                 timestamp_ms: Some(1_790_000_000_000),
             },
+            trace: None,
         }
     }
 }

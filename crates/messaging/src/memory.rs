@@ -68,6 +68,7 @@ impl MemoryBroker {
                 all.push(Received {
                     message: message.clone(),
                     origin: origin(topic, partition, offset, *timestamp),
+                    trace: None,
                 });
             }
         }
@@ -184,6 +185,7 @@ impl MemorySubscription {
                 return Some(Received {
                     message: message.clone(),
                     origin: origin(&self.topic, partition, offset, *timestamp),
+                    trace: None,
                 });
             }
         }

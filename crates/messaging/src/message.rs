@@ -173,6 +173,10 @@ pub struct Origin {
 pub struct Received {
     pub message: Message,
     pub origin: Origin,
+    /// The trace context of the span handling this message, set by the
+    /// [`Traced`](crate::Traced) layer; what the handler sends because of the message carries
+    /// it as its `traceparent`. `None` outside that layer.
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 /// `2026-11-26T08:00:00.123Z`: RFC 3339, UTC, milliseconds.

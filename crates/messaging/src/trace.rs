@@ -1,0 +1,264 @@
+//! W3C trace context (`traceparent`), so one trace follows a message from service to service,
+//! and the [`Traced`] layer: a tracing span per handled message, joined to the sender's.
+//!
+//! A `traceparent` is `00-<trace id: 32 hex>-<parent span id: 16 hex>-<flags: 2 hex>`. The
+//! layer reads it from the message, opens a span for the handling with a new span id in the
+//! same trace, and hands the handler the span's context ([`Received::trace`]); whatever the
+//! handler sends because of the message ([`crate::follow`], [`crate::reply`]) carries that
+//! context as its own `traceparent`, so the next service's span is this one's child. A message
+//! without a valid `traceparent` starts a new trace.
+//!
+//! Spans carry `trace_id`, `span_id` and `parent_span_id` as fields, so the logs of every
+//! service can be joined by trace id; an OpenTelemetry exporter can be added at the subscriber
+//! without changing handlers (see docs/runtime.md).
+
+use std::fmt;
+use std::time::Instant;
+
+use tracing::Instrument as _;
+
+use crate::handler::{Handler, HandlerError};
+use crate::message::{Received, header};
+
+/// A position in a trace: the trace, the span, and whether the trace is sampled.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceContext {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub sampled: bool,
+}
+
+impl fmt::Debug for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceContext({self})")
+    }
+}
+
+impl fmt::Display for TraceContext {
+    /// The `traceparent` header value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "00-{}-{}-{:02x}",
+            self.trace_id_hex(),
+            self.span_id_hex(),
+            u8::from(self.sampled)
+        )
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut bytes = [0u8; N];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(bytes)
+}
+
+impl TraceContext {
+    /// Parses a `traceparent` value. Version `00` must be exactly four fields; a later version
+    /// may append fields, which are ignored (as the W3C spec asks). Invalid values (wrong
+    /// lengths, upper-case hex, all-zero ids, version `ff`) give `None`.
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut fields = value.trim().split('-');
+        let version = unhex::<1>(fields.next()?)?[0];
+        let trace_id = unhex::<16>(fields.next()?)?;
+        let span_id = unhex::<8>(fields.next()?)?;
+        let flags = unhex::<1>(fields.next()?)?[0];
+        let extra = fields.next().is_some();
+        if version == 0xff || (version == 0 && extra) {
+            return None;
+        }
+        if trace_id == [0; 16] || span_id == [0; 8] {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            span_id,
+            sampled: flags & 1 == 1,
+        })
+    }
+
+    /// The start of a new trace.
+    pub fn new_root() -> Self {
+        let mut trace_id = [0u8; 16];
+        while trace_id == [0; 16] {
+            trace_id = rand::random();
+        }
+        Self {
+            trace_id,
+            span_id: new_span_id(),
+            sampled: true,
+        }
+    }
+
+    /// A new span in the same trace, whose parent is this one.
+    pub fn child(&self) -> Self {
+        Self {
+            span_id: new_span_id(),
+            ..*self
+        }
+    }
+
+    pub fn trace_id_hex(&self) -> String {
+        hex(&self.trace_id)
+    }
+
+    pub fn span_id_hex(&self) -> String {
+        hex(&self.span_id)
+    }
+}
+
+fn new_span_id() -> [u8; 8] {
+    let mut id = [0u8; 8];
+    while id == [0; 8] {
+        id = rand::random();
+    }
+    id
+}
+
+/// Handles each message in a span of its own (`handle`), a child of the sender's span when
+/// the message carries a `traceparent`, and gives the handler that span's context in
+/// [`Received::trace`]. The span records the message's type, id, key, origin, correlation id,
+/// and its trace, span and parent span ids; the outcome and time taken are logged in it.
+#[derive(Debug, Clone)]
+pub struct Traced<H> {
+    inner: H,
+}
+
+impl<H> Traced<H> {
+    pub fn new(inner: H) -> Self {
+        Self { inner }
+    }
+}
+
+impl<H: Handler> Handler for Traced<H> {
+    async fn handle(&self, message: &Received) -> Result<(), HandlerError> {
+        let headers = &message.message.headers;
+        let parent = headers
+            .get(header::TRACEPARENT)
+            .and_then(TraceContext::parse);
+        let context = parent.map_or_else(TraceContext::new_root, |parent| parent.child());
+        let origin = &message.origin;
+        let span = tracing::info_span!(
+            "handle",
+            message.r#type = headers.get(header::TYPE).unwrap_or("-"),
+            message.id = headers.get(header::ID).unwrap_or("-"),
+            message.key = message.message.key.as_deref().unwrap_or("-"),
+            topic = %origin.topic,
+            partition = origin.partition,
+            offset = origin.offset,
+            correlation_id = headers.get(header::CORRELATION_ID).unwrap_or("-"),
+            trace_id = %context.trace_id_hex(),
+            span_id = %context.span_id_hex(),
+            parent_span_id = %parent.map_or_else(String::new, |p| p.span_id_hex()),
+        );
+        let mut traced = message.clone();
+        traced.trace = Some(context);
+        let started = Instant::now();
+        let result = self.inner.handle(&traced).instrument(span.clone()).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        span.in_scope(|| match &result {
+            Ok(()) => tracing::debug!(elapsed_ms, "handled"),
+            Err(error) => {
+                tracing::warn!(elapsed_ms, %error, reason = error.reason(), "handling failed")
+            }
+        });
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::handler::handler_fn;
+    use crate::testing::received;
+
+    const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_traceparent_parses_and_prints_back() {
+        let context = TraceContext::parse(VALID).expect("valid");
+        assert_eq!(context.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(context.span_id_hex(), "00f067aa0ba902b7");
+        assert!(context.sampled);
+        assert_eq!(context.to_string(), VALID);
+        let unsampled = TraceContext::parse(&VALID.replace("-01", "-00")).expect("valid");
+        assert!(!unsampled.sampled);
+    }
+
+    #[test]
+    fn invalid_traceparents_are_refused() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(TraceContext::parse(bad), None, "{bad:?}");
+        }
+        // A later version may carry more fields.
+        assert!(
+            TraceContext::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_child_keeps_the_trace_and_gets_a_span_of_its_own() {
+        let parent = TraceContext::parse(VALID).expect("valid");
+        let child = parent.child();
+        assert_eq!(child.trace_id, parent.trace_id);
+        assert_ne!(child.span_id, parent.span_id);
+        assert_ne!(
+            TraceContext::new_root().trace_id,
+            TraceContext::new_root().trace_id
+        );
+    }
+
+    async fn handling_context(message: Received) -> TraceContext {
+        let seen = Arc::new(Mutex::new(None));
+        let handler = Traced::new(handler_fn({
+            let seen = seen.clone();
+            move |received: Received| {
+                *seen.lock().expect("lock") = received.trace;
+                async { Ok(()) }
+            }
+        }));
+        handler.handle(&message).await.expect("handled");
+        let context = seen.lock().expect("lock").expect("a trace context");
+        context
+    }
+
+    #[tokio::test]
+    async fn the_handler_runs_in_a_child_of_the_senders_span() {
+        let mut message = received("order-1", b"x");
+        message.message.headers.set(header::TRACEPARENT, VALID);
+        let context = handling_context(message).await;
+        let sender = TraceContext::parse(VALID).expect("valid");
+        assert_eq!(context.trace_id, sender.trace_id);
+        assert_ne!(context.span_id, sender.span_id);
+    }
+
+    #[tokio::test]
+    async fn a_message_without_a_valid_traceparent_starts_a_trace() {
+        let mut message = received("order-1", b"x");
+        message.message.headers.set(header::TRACEPARENT, "garbage");
+        let context = handling_context(message).await;
+        assert_ne!(context.trace_id, [0; 16]);
+    }
+}
