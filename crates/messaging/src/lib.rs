@@ -11,6 +11,8 @@
 //!   (transient, permanent, retries exhausted).
 //! - [`retry`]: the [`Retry`] layer: transient failures retried in place with exponential
 //!   backoff and full jitter, bounded by a [`RetryPolicy`].
+//! - [`decode`]: the [`Decode`] layer: required headers checked, the payload decoded by a
+//!   [`Decoder`], the value handed to a [`DecodedHandler`]; failures are permanent with a reason.
 //! - [`dead_letter`]: the [`DeadLetter`] layer: what can never succeed goes to the group's
 //!   dead-letter topic with its reason and origin, and the consumer moves on.
 //! - [`publisher`]: the [`Publisher`] trait (at least once, per-key order).
@@ -18,10 +20,11 @@
 //!   joined to the sender's through `traceparent`.
 //! - [`memory`]: [`MemoryBroker`], an in-memory transport for fast unit tests.
 //!
-//! Layers nest like this (outermost first): `Traced(DeadLetter(Retry(handler)))`.
+//! Layers nest like this (outermost first): `Traced(DeadLetter(Retry(Decode(handler))))`.
 
 pub mod conversation;
 pub mod dead_letter;
+pub mod decode;
 pub mod handler;
 pub mod memory;
 pub mod message;
@@ -31,6 +34,7 @@ pub mod trace;
 
 pub use conversation::{ReplyError, command, follow, reply};
 pub use dead_letter::{DeadLetter, DeadLetterSettings, dead_letter};
+pub use decode::{Decode, DecodedHandler, Decoder, MissingHeader, REQUIRED_HEADERS, decoded_fn};
 pub use handler::{BoxError, Handler, HandlerError, handler_fn};
 pub use memory::{MemoryBroker, MemorySubscription};
 pub use message::{Headers, Message, Origin, Received, header};

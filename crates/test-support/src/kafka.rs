@@ -107,3 +107,56 @@ async fn delete_subjects(platform: &Platform, topic: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Reads `topic` from the beginning, in a group of its own, until `count` records have arrived
+/// (or fails after `within`); returns them as messages with their origin.
+pub async fn read_records(
+    topic: &str,
+    count: usize,
+    within: Duration,
+) -> Result<Vec<messaging::Received>> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::{Headers as _, Message as _};
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &Platform::from_env().bootstrap_servers)
+        .set("group.id", unique_group("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let deadline = tokio::time::Instant::now() + within;
+    let mut records = Vec::new();
+    while records.len() < count {
+        let record = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .with_context(|| format!("only {} of {count} records on {topic}", records.len()))??;
+        let mut headers = messaging::Headers::new();
+        if let Some(kafka_headers) = record.headers() {
+            for header in kafka_headers.iter() {
+                let value = header
+                    .value
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                headers.set(header.key, value);
+            }
+        }
+        records.push(messaging::Received {
+            message: messaging::Message {
+                key: record
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
+                headers,
+                payload: record.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            },
+            origin: messaging::Origin {
+                topic: record.topic().to_owned(),
+                partition: record.partition(),
+                offset: record.offset(),
+                timestamp_ms: record.timestamp().to_millis(),
+            },
+            trace: None,
+        });
+    }
+    Ok(records)
+}

@@ -16,7 +16,7 @@ mod ordering;
 mod platform;
 mod postgres;
 
-pub use kafka::{TestTopic, unique_group};
+pub use kafka::{TestTopic, read_records, unique_group};
 pub use ordering::check_per_key_order;
 pub use platform::Platform;
 pub use postgres::TestDatabase;

@@ -1,0 +1,65 @@
+//! Decoding our messages for the [`messaging::Decode`] layer.
+
+use std::sync::Arc;
+
+use contracts::{Codec, DecodeError, Decoded};
+use messaging::{Decoder, HandlerError, Received, header};
+
+/// Decodes a message's payload with the [`Codec`] (the writer's schema by id from the
+/// registry, resolved to ours, the record checked against the topic's catalog entry), and
+/// checks that the `ce_type` header names the record the payload holds.
+///
+/// An unreachable registry is transient (retried); everything else is permanent, with
+/// [`DecodeError::reason`] or `type-mismatch` as the dead-letter reason.
+#[derive(Debug, Clone)]
+pub struct CatalogDecoder {
+    codec: Arc<Codec>,
+}
+
+impl CatalogDecoder {
+    pub fn new(codec: Arc<Codec>) -> Self {
+        Self { codec }
+    }
+}
+
+/// The `ce_type` header and the payload disagree about what the message is.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the {} header says {declared} but the payload is a {actual}",
+    header::TYPE
+)]
+pub struct TypeMismatch {
+    pub declared: String,
+    pub actual: String,
+}
+
+fn failure(error: DecodeError) -> HandlerError {
+    if error.is_transient() {
+        HandlerError::transient(error)
+    } else {
+        HandlerError::permanent(error.reason(), error)
+    }
+}
+
+impl Decoder for CatalogDecoder {
+    type Value = Decoded;
+
+    async fn decode(&self, message: &Received) -> Result<Decoded, HandlerError> {
+        let decoded = self
+            .codec
+            .decode_value(&message.origin.topic, &message.message.payload)
+            .await
+            .map_err(failure)?;
+        let declared = message.message.headers.get(header::TYPE).unwrap_or("");
+        if declared != decoded.full_name {
+            return Err(HandlerError::permanent(
+                "type-mismatch",
+                TypeMismatch {
+                    declared: declared.to_owned(),
+                    actual: decoded.full_name,
+                },
+            ));
+        }
+        Ok(decoded)
+    }
+}
