@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - `schemas`: the subcommands over the message catalog (`register`, `check`, `docs`).
+//! - `dlq`: the dead letters of a consumer group (`list`, `show`, `replay`).
 //! - `registry`: the Confluent REST API calls they need.
 //! - `compatibility`: explains, field by field, why two schema versions are incompatible.
 //! - `catalog_docs`: renders `docs/messages.md`.
@@ -16,6 +17,7 @@ macro_rules! out {
 
 mod catalog_docs;
 mod compatibility;
+mod dlq;
 mod registry;
 mod schemas;
 
@@ -54,6 +56,60 @@ enum Command {
         )]
         registry: String,
     },
+    /// Dead letters: what a consumer group could not handle, why, and sending it again.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+        /// Kafka's bootstrap servers.
+        #[arg(
+            long,
+            global = true,
+            env = "FTGO_KAFKA__BOOTSTRAP_SERVERS",
+            default_value = "127.0.0.1:9092",
+            value_name = "HOST:PORT"
+        )]
+        bootstrap_servers: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// One line per dead letter: where it is, when and why it failed, where it came from.
+    List {
+        /// A consumer group (its dead-letter topic is ftgo.<group>.dlt) or a topic name.
+        group_or_topic: String,
+        /// Only letters with this reason (invalid-content, unknown-schema-id, ...).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// One dead letter in full: its headers and its payload (decoded when it can be).
+    Show {
+        group_or_topic: String,
+        /// Where the letter is, as `ftgo dlq list` prints it.
+        #[arg(value_parser = dlq::parse_position, value_name = "PARTITION:OFFSET")]
+        position: (i32, i64),
+        /// The schema registry's Confluent-compatible API, to decode the payload.
+        #[arg(
+            long,
+            env = "FTGO_SCHEMA_REGISTRY__URL",
+            default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
+            value_name = "URL"
+        )]
+        registry: String,
+    },
+    /// Sends dead letters back to the topic they came from: same key, headers, bytes and id.
+    Replay {
+        group_or_topic: String,
+        /// The letters to replay.
+        #[arg(value_parser = dlq::parse_position, value_name = "PARTITION:OFFSET")]
+        positions: Vec<(i32, i64)>,
+        /// Every letter with this reason.
+        #[arg(long, conflicts_with = "positions")]
+        reason: Option<String>,
+        /// Every letter.
+        #[arg(long, conflicts_with_all = ["positions", "reason"])]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +147,33 @@ async fn main() -> ExitCode {
                 SchemasCommand::Docs { out, check } => schemas::docs(&dir, &out, check),
             }
         }
+        Command::Dlq {
+            command,
+            bootstrap_servers: bootstrap,
+        } => match command {
+            DlqCommand::List {
+                group_or_topic,
+                reason,
+            } => dlq::list(&bootstrap, &group_or_topic, reason.as_deref()),
+            DlqCommand::Show {
+                group_or_topic,
+                position,
+                registry,
+            } => dlq::show(&bootstrap, &registry, &group_or_topic, position).await,
+            DlqCommand::Replay {
+                group_or_topic,
+                positions,
+                reason,
+                all,
+            } => {
+                let selection = dlq::Selection {
+                    positions,
+                    reason,
+                    all,
+                };
+                dlq::replay(&bootstrap, &group_or_topic, &selection).await
+            }
+        },
     };
     match result {
         Ok(code) => code,

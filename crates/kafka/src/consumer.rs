@@ -544,7 +544,7 @@ fn consume(
 
 /// A record as a [`Received`] message. Kafka headers that are not UTF-8 text are kept as
 /// lossy text (our headers are text; a binary one is someone else's and only informative).
-fn received(record: &BorrowedMessage<'_>) -> Received {
+pub(crate) fn received(record: &BorrowedMessage<'_>) -> Received {
     let mut headers = Headers::new();
     if let Some(kafka_headers) = record.headers() {
         for header in kafka_headers.iter() {

@@ -6,16 +6,19 @@
 //! - [`consumer`]: [`ConsumerRunner`], one member of a service's consumer group, running a
 //!   [`messaging::Handler`] over its partitions with offsets stored only after the work is done,
 //!   committing on rebalance and shutdown, pausing partitions that are too far behind.
+//! - `reader`: [`read_topic`], what a topic holds now, for tools (no group, no commit).
 //! - `partition`: the task that handles one partition's records in partition or key
 //!   [`Ordering`] and tracks up to where they are done.
 
 pub mod consumer;
 mod partition;
 pub mod producer;
+mod reader;
 
 pub use consumer::{ConsumerRunner, ConsumerSettings, POLL_BATCH, RunSummary};
 pub use partition::Ordering;
 pub use producer::KafkaPublisher;
+pub use reader::read_topic;
 
 /// Why the adapter failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,4 +44,8 @@ pub enum KafkaError {
     HandlerPanicked(String),
     #[error("the consumer thread: {0}")]
     Thread(String),
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    #[error("timed out {what}")]
+    Timeout { what: String },
 }

@@ -1,0 +1,91 @@
+//! Reading what a topic holds now, as tools do: no consumer group, nothing committed.
+
+use std::time::{Duration, Instant};
+
+use messaging::Received;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::KafkaError;
+
+/// Every record `topic` holds now (up to each partition's end when called), in partition and
+/// offset order. Joins no group and commits nothing, so it disturbs no one. For small topics,
+/// such as dead-letter topics: everything is kept in memory.
+pub fn read_topic(
+    bootstrap_servers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Received>, KafkaError> {
+    let client = |what| move |source| KafkaError::Client { what, source };
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("group.id", "ftgo-topic-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .map_err(client("creating a reader"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(client("fetching the topic's metadata"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(KafkaError::UnknownTopic(topic.to_owned()));
+    }
+    // Where each partition ends now: reading stops there.
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for partition in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .map_err(client("fetching a partition's offsets"))?;
+        if high > low {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(low))
+                .map_err(client("assigning a partition"))?;
+            ends.push((partition, high));
+        }
+    }
+    if ends.is_empty() {
+        return Ok(Vec::new());
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(client("assigning partitions"))?;
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    let mut remaining = ends.clone();
+    while !remaining.is_empty() {
+        if Instant::now() > deadline {
+            return Err(KafkaError::Timeout {
+                what: format!("reading {topic} to its end"),
+            });
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(record)) => {
+                let received = crate::consumer::received(&record);
+                let (partition, offset) = (received.origin.partition, received.origin.offset);
+                remaining.retain(|(p, end)| !(*p == partition && offset + 1 >= *end));
+                records.push(received);
+            }
+            Some(Err(error)) => {
+                return Err(KafkaError::Client {
+                    what: "reading",
+                    source: error,
+                });
+            }
+            None => {}
+        }
+    }
+    // Stop at the ends seen when called; records written since are not this read's.
+    records.retain(|r| {
+        ends.iter()
+            .any(|(p, end)| *p == r.origin.partition && r.origin.offset < *end)
+    });
+    records.sort_by_key(|r| (r.origin.partition, r.origin.offset));
+    Ok(records)
+}
