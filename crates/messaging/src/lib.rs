@@ -19,9 +19,11 @@
 //! - [`trace`]: W3C [`TraceContext`] and the [`Traced`] layer: a span per handled message,
 //!   joined to the sender's through `traceparent`.
 //! - [`memory`]: [`MemoryBroker`], an in-memory transport for fast unit tests.
+//! - [`conformance`]: the suite every transport passes (`conformance_tests!`).
 //!
 //! Layers nest like this (outermost first): `Traced(DeadLetter(Retry(Decode(handler))))`.
 
+pub mod conformance;
 pub mod conversation;
 pub mod dead_letter;
 pub mod decode;

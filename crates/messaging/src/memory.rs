@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
+use crate::handler::{Handler, HandlerError};
 use crate::message::{Message, Origin, Received};
 use crate::publisher::{Delivery, PublishError, Publisher};
 
@@ -92,6 +93,49 @@ impl MemoryBroker {
             topic: topic.to_owned(),
             positions,
             next_partition: 0,
+        }
+    }
+}
+
+impl MemoryBroker {
+    /// Runs `handler` as a member of `group` over `topic` until `shutdown` completes, as the
+    /// Kafka consumer runner does: in order per partition, each record committed once handled
+    /// (or dead-lettered by a layer); a transient failure that reaches it is handled again,
+    /// never skipped; a permanent one stops the member with the record uncommitted, so the
+    /// group's next member gets it again. Returns how many records were handled.
+    pub async fn run<H: Handler>(
+        &self,
+        group: &str,
+        topic: &str,
+        handler: H,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<u64, HandlerError> {
+        let mut subscription = self.subscribe(group, topic);
+        let mut handled = 0;
+        tokio::pin!(shutdown);
+        loop {
+            let received = tokio::select! {
+                biased;
+                () = &mut shutdown => return Ok(handled),
+                received = subscription.next() => received,
+            };
+            let mut backoff = std::time::Duration::from_millis(10);
+            loop {
+                match handler.handle(&received).await {
+                    Ok(()) => break,
+                    Err(HandlerError::Transient(_)) => {
+                        tokio::select! {
+                            biased;
+                            () = &mut shutdown => return Ok(handled),
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            subscription.commit(&received.origin);
+            handled += 1;
         }
     }
 }

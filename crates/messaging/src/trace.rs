@@ -240,8 +240,7 @@ mod tests {
             }
         }));
         handler.handle(&message).await.expect("handled");
-        let context = seen.lock().expect("lock").expect("a trace context");
-        context
+        seen.lock().expect("lock").expect("a trace context")
     }
 
     #[tokio::test]
