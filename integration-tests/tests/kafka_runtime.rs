@@ -81,6 +81,33 @@ async fn wait_for(what: &str, seconds: u64, mut done: impl FnMut() -> bool) -> R
     Ok(())
 }
 
+/// Runs `handler` in a member with `settings` until `seen` holds `total` records, stops it, and
+/// checks every key's order; returns the member's summary.
+async fn run_to_the_end<H: messaging::Handler + 'static>(
+    settings: &ConsumerSettings,
+    handler: H,
+    seen: &Seen,
+    keys: usize,
+    per_key: u32,
+) -> Result<kafka::RunSummary> {
+    let (stop, task) = spawn_member(settings, handler)?;
+    let total = keys * per_key as usize;
+    wait_for("every record", 120, || {
+        seen.lock().expect("lock").len() >= total
+    })
+    .await?;
+    stop.send(()).ok();
+    let summary = task.await??;
+    let seen = seen.lock().expect("lock").clone();
+    check_per_key_order(
+        seen.iter()
+            .map(|(key, sequence, _)| (key.as_str(), *sequence)),
+        keys,
+        per_key,
+    )?;
+    Ok(summary)
+}
+
 async fn publish_sequences(topic: &str, keys: &[String], per_key: u32) -> Result<()> {
     let publisher = publisher()?;
     for sequence in 0..per_key {
@@ -390,22 +417,8 @@ async fn key_order_handles_keys_of_one_partition_side_by_side_and_each_key_in_or
         &[topic.name()],
     );
     settings.ordering = kafka::Ordering::Key { max_concurrent: 8 };
-    let (stop, task) = spawn_member(&settings, handler)?;
+    let summary = run_to_the_end(&settings, handler, &seen, KEYS, PER_KEY).await?;
     let total = KEYS * PER_KEY as usize;
-    wait_for("every record", 120, || {
-        seen.lock().expect("lock").len() >= total
-    })
-    .await?;
-    stop.send(()).ok();
-    let summary = task.await??;
-
-    let seen = seen.lock().expect("lock").clone();
-    check_per_key_order(
-        seen.iter()
-            .map(|(key, sequence, _)| (key.as_str(), *sequence)),
-        KEYS,
-        PER_KEY,
-    )?;
     let most = most_at_once.load(std::sync::atomic::Ordering::SeqCst);
     ensure!(
         (2..=8).contains(&most),
@@ -460,20 +473,7 @@ async fn a_partition_whose_handler_falls_behind_is_paused_and_resumed() -> Resul
         &[topic.name()],
     );
     settings.max_buffered_per_partition = MAX_BUFFERED;
-    let (stop, task) = spawn_member(&settings, handler)?;
-    wait_for("every record", 120, || {
-        seen.lock().expect("lock").len() >= RECORDS as usize
-    })
-    .await?;
-    stop.send(()).ok();
-    let summary = task.await??;
-    let seen = seen.lock().expect("lock").clone();
-    check_per_key_order(
-        seen.iter()
-            .map(|(key, sequence, _)| (key.as_str(), *sequence)),
-        1,
-        RECORDS,
-    )?;
+    let summary = run_to_the_end(&settings, handler, &seen, 1, RECORDS).await?;
     println!(
         "back-pressure: {} pauses, at most {} records waiting (limit {MAX_BUFFERED})",
         summary.pauses, summary.peak_buffered

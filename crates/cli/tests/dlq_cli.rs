@@ -1,34 +1,15 @@
 //! `ftgo dlq list | show | replay` run as an operator runs them, against real Kafka, on a
 //! dead-letter topic and an origin topic of their own.
 
-use std::process::Command;
+mod common;
+
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
+use common::ftgo;
 use kafka::KafkaPublisher;
 use messaging::{HandlerError, Message, Origin, Publisher, Received, dead_letter, header};
 use test_support::{Platform, TestTopic, read_records};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn ftgo(args: &[&str]) -> Result<Run> {
-    let platform = Platform::from_env();
-    let output = Command::new(env!("CARGO_BIN_EXE_ftgo"))
-        .args(args)
-        .env("FTGO_KAFKA__BOOTSTRAP_SERVERS", &platform.bootstrap_servers)
-        .env("FTGO_SCHEMA_REGISTRY__URL", &platform.schema_registry_url)
-        .output()
-        .context("running ftgo")?;
-    Ok(Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout)?,
-        stderr: String::from_utf8(output.stderr)?,
-    })
-}
 
 /// Publishes the dead letter of a record of `origin` that failed with `reason`.
 async fn dead_letter_of(

@@ -1,34 +1,14 @@
 //! `ftgo schemas ...` run as a user runs it, against the real schema registry, on a schemas
 //! directory of its own (a throwaway topic, so its subjects are deleted afterwards).
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
-use test_support::{Platform, TestTopic, unique_suffix};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn ftgo(args: &[&str]) -> Result<Run> {
-    let output = Command::new(env!("CARGO_BIN_EXE_ftgo"))
-        .args(args)
-        .env(
-            "FTGO_SCHEMA_REGISTRY__URL",
-            Platform::from_env().schema_registry_url,
-        )
-        .output()
-        .context("running ftgo")?;
-    Ok(Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout)?,
-        stderr: String::from_utf8(output.stderr)?,
-    })
-}
+use common::ftgo;
+use test_support::{TestTopic, unique_suffix};
 
 /// A schemas directory with one channel (`topic`) and one record, `Thing`, whose fields are
 /// given as JSON.

@@ -346,11 +346,36 @@ mod tests {
         assert_eq!(lanes.running(), 0);
     }
 
+    /// A partition task over `records` (already sent), with its shared state and counters.
+    fn task<H: Handler + 'static>(
+        handler: H,
+        records: Vec<Received>,
+        ordering: Ordering,
+        stop: CancellationToken,
+    ) -> (PartitionTask<H>, Arc<PartitionShared>, Arc<Counters>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(PartitionShared {
+            buffered: AtomicUsize::new(records.len()),
+            committable: AtomicI64::new(NOTHING_DONE),
+        });
+        sender.send(records).expect("task listens");
+        let counters = Arc::new(Counters::default());
+        let task = PartitionTask {
+            handler: Arc::new(handler),
+            records: receiver,
+            shared: shared.clone(),
+            counters: counters.clone(),
+            ordering,
+            stop,
+        };
+        (task, shared, counters)
+    }
+
     /// Runs a partition task over `records` with a handler that takes longer for early
     /// offsets, and returns the order in which records finished.
     async fn finish_order(ordering: Ordering, records: Vec<Received>) -> (Vec<i64>, i64) {
         let finished = Arc::new(Mutex::new(Vec::new()));
-        let handler = Arc::new(handler_fn({
+        let handler = handler_fn({
             let finished = finished.clone();
             move |received: Received| {
                 let finished = finished.clone();
@@ -361,25 +386,9 @@ mod tests {
                     Ok(())
                 }
             }
-        }));
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let shared = Arc::new(PartitionShared {
-            buffered: AtomicUsize::new(records.len()),
-            committable: AtomicI64::new(NOTHING_DONE),
         });
-        sender.send(records).expect("task listens");
-        drop(sender);
-        PartitionTask {
-            handler,
-            records: receiver,
-            shared: shared.clone(),
-            counters: Arc::new(Counters::default()),
-            ordering,
-            stop: CancellationToken::new(),
-        }
-        .run()
-        .await
-        .expect("ran");
+        let (task, shared, _) = task(handler, records, ordering, CancellationToken::new());
+        task.run().await.expect("ran");
         assert_eq!(shared.buffered.load(Atomic::Relaxed), 0);
         let order = finished.lock().expect("lock").clone();
         (order, shared.committable.load(Atomic::Acquire))
@@ -411,7 +420,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_stopped_partition_finishes_what_runs_and_starts_nothing_else() {
         let started = Arc::new(AtomicU64::new(0));
-        let handler = Arc::new(handler_fn({
+        let handler = handler_fn({
             let started = started.clone();
             move |_: Received| {
                 let started = started.clone();
@@ -421,39 +430,22 @@ mod tests {
                     Ok(())
                 }
             }
-        }));
-        let (sender, receiver) = mpsc::unbounded_channel();
-        sender
-            .send((0..5).map(|offset| record("k", offset)).collect())
-            .expect("task listens");
-        let shared = Arc::new(PartitionShared {
-            buffered: AtomicUsize::new(5),
-            committable: AtomicI64::new(NOTHING_DONE),
         });
         let stop = CancellationToken::new();
-        let task = tokio::spawn(
-            PartitionTask {
-                handler,
-                records: receiver,
-                shared: shared.clone(),
-                counters: Arc::new(Counters::default()),
-                ordering: Ordering::Partition,
-                stop: stop.clone(),
-            }
-            .run(),
-        );
+        let records = (0..5).map(|offset| record("k", offset)).collect();
+        let (task, shared, _) = task(handler, records, Ordering::Partition, stop.clone());
+        let task = tokio::spawn(task.run());
         tokio::time::sleep(Duration::from_millis(75)).await;
         stop.cancel();
         task.await.expect("task").expect("ran");
         assert_eq!(started.load(Atomic::Relaxed), 2, "the second was running");
         assert_eq!(shared.committable.load(Atomic::Acquire), 2);
-        drop(sender);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_transient_failure_is_handled_again_and_a_permanent_one_stops_the_partition() {
         let calls = Arc::new(AtomicU64::new(0));
-        let handler = Arc::new(handler_fn({
+        let handler = handler_fn({
             let calls = calls.clone();
             move |received: Received| {
                 let calls = calls.clone();
@@ -466,27 +458,15 @@ mod tests {
                     }
                 }
             }
-        }));
-        let (sender, receiver) = mpsc::unbounded_channel();
-        sender
-            .send(vec![record("k", 0), record("k", 1)])
-            .expect("task listens");
-        let counters = Arc::new(Counters::default());
-        let shared = Arc::new(PartitionShared {
-            buffered: AtomicUsize::new(2),
-            committable: AtomicI64::new(NOTHING_DONE),
         });
-        let error = PartitionTask {
+        let records = vec![record("k", 0), record("k", 1)];
+        let (task, shared, counters) = task(
             handler,
-            records: receiver,
-            shared: shared.clone(),
-            counters: counters.clone(),
-            ordering: Ordering::Partition,
-            stop: CancellationToken::new(),
-        }
-        .run()
-        .await
-        .expect_err("offset 1 cannot be handled");
+            records,
+            Ordering::Partition,
+            CancellationToken::new(),
+        );
+        let error = task.run().await.expect_err("offset 1 cannot be handled");
         assert!(matches!(error, KafkaError::Unhandled { offset: 1, .. }));
         assert_eq!(counters.retries.load(Atomic::Relaxed), 2);
         assert_eq!(shared.committable.load(Atomic::Acquire), 1, "1 is not done");
