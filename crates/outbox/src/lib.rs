@@ -1,0 +1,35 @@
+//! Transactional messaging on PostgreSQL: a service changes its state and records the messages
+//! that tell others in one transaction; a relay publishes them; consumers record what they
+//! handled in the transaction of its effects. Effectively once across services, although
+//! Kafka delivers at least once.
+//!
+//! # Layout
+//! - [`schema`]: the `outbox` and `inbox` tables, created in the service's own schema.
+//! - [`append`]: [`append`] a message to the outbox inside the caller's transaction.
+//! - [`polling`]: [`PollingRelay`], which claims committed rows in batches and publishes them.
+//! - [`inbox`]: [`Inbox`], the duplicate check, and [`Idempotent`], the handler shape every
+//!   service uses: one transaction for the duplicate check, the state change and the outbox.
+
+pub mod append;
+pub mod inbox;
+pub mod polling;
+pub mod schema;
+
+pub use append::append;
+pub use inbox::{Idempotent, Inbox, TransactionalHandler};
+pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
+pub use schema::install;
+
+/// Why the outbox failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "the message has no {} header: every message needs a unique id",
+        messaging::header::ID
+    )]
+    NoMessageId,
+    #[error(transparent)]
+    Publish(#[from] messaging::PublishError),
+}

@@ -1,0 +1,181 @@
+//! The polling relay: claims committed outbox rows in batches, publishes them, and deletes them
+//! once Kafka has acknowledged every one.
+//!
+//! Claiming (`CLAIM`):
+//! - only rows whose writing transaction is older than the oldest transaction still running
+//!   (`writer < pg_snapshot_xmin(pg_current_snapshot())`), so a transaction that is still open
+//!   is never overtaken by a later one;
+//! - at most `batch_size` rows, in append order;
+//! - `FOR UPDATE SKIP LOCKED`, so two relays never take the same row;
+//! - a transaction-scoped advisory lock per key, taken before the rows: a second relay skips
+//!   every key the first is publishing, instead of publishing a later message of that key
+//!   while an earlier one is in flight. So two relays share the work without reordering a key
+//!   and without waiting on each other.
+//!
+//! The claiming transaction stays open while the batch is published; the rows are deleted and
+//! the transaction committed only after every record is acknowledged. A crash in between rolls
+//! the claim back and the rows are published again: at least once, absorbed by the consumers'
+//! inbox.
+
+use std::future::Future;
+use std::time::Duration;
+
+use messaging::{Headers, Message, Publisher};
+use sqlx::{PgPool, Row};
+
+use crate::OutboxError;
+
+/// The advisory-lock namespace (first key) of the relays' per-key locks.
+const KEY_LOCKS: i32 = 0x0f7_0b0;
+
+const CLAIM: &str = r"
+SELECT o.position, o.topic, o.key, o.header_names, o.header_values, o.payload
+FROM (
+    SELECT position, key FROM outbox
+    WHERE writer < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY position
+    LIMIT $1
+    OFFSET 0
+) candidate
+JOIN outbox o ON o.position = candidate.position
+WHERE pg_try_advisory_xact_lock($2, hashtext(coalesce(candidate.key, '')))
+ORDER BY o.position
+FOR UPDATE OF o SKIP LOCKED";
+
+/// How a relay works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// Rows claimed and published at a time.
+    pub batch_size: i64,
+    /// How long to wait before looking again when there was less than a batch.
+    pub idle_wait: Duration,
+    /// The longest wait between tries while the database or Kafka fails.
+    pub max_failure_backoff: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 1_000,
+            idle_wait: Duration::from_millis(5),
+            max_failure_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RelaySettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch_size < 1 {
+            return Err("batch_size must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What one round of the relay did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayOutcome {
+    /// This many rows were published and deleted.
+    Published(usize),
+    /// Nothing was ready (or every ready key was another relay's).
+    Idle,
+}
+
+/// Publishes the outbox of one database. Several may run against the same outbox.
+#[derive(Debug, Clone)]
+pub struct PollingRelay<P> {
+    pool: PgPool,
+    publisher: P,
+    settings: RelaySettings,
+}
+
+impl<P: Publisher> PollingRelay<P> {
+    pub fn new(pool: PgPool, publisher: P, settings: RelaySettings) -> Self {
+        Self {
+            pool,
+            publisher,
+            settings,
+        }
+    }
+
+    /// Claims one batch, publishes it, and deletes it once every record is acknowledged.
+    pub async fn relay_once(&self) -> Result<RelayOutcome, OutboxError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(CLAIM)
+            .bind(self.settings.batch_size)
+            .bind(KEY_LOCKS)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Ok(RelayOutcome::Idle);
+        }
+        let mut positions = Vec::with_capacity(rows.len());
+        let mut batch = Vec::with_capacity(rows.len());
+        for row in &rows {
+            positions.push(row.try_get::<i64, _>("position")?);
+            let names: Vec<String> = row.try_get("header_names")?;
+            let values: Vec<String> = row.try_get("header_values")?;
+            let topic: String = row.try_get("topic")?;
+            let message = Message {
+                key: row.try_get("key")?,
+                headers: names.into_iter().zip(values).collect::<Headers>(),
+                payload: row.try_get("payload")?,
+            };
+            batch.push((topic, message));
+        }
+        // All sent at once, in order: the idempotent producer keeps each partition's order.
+        let sends = batch
+            .iter()
+            .map(|(topic, message)| self.publisher.publish(topic, message));
+        for delivered in futures::future::join_all(sends).await {
+            delivered?;
+        }
+        sqlx::query("DELETE FROM outbox WHERE position = ANY($1)")
+            .bind(&positions)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RelayOutcome::Published(rows.len()))
+    }
+
+    /// Relays until `shutdown` completes: a full batch is followed by the next at once, less
+    /// than that by a short wait; failures (database or Kafka unreachable) by a growing one.
+    /// Returns how many messages it published.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> u64 {
+        tokio::pin!(shutdown);
+        let mut published = 0u64;
+        let mut backoff = self.settings.idle_wait;
+        loop {
+            let wait = tokio::select! {
+                biased;
+                () = &mut shutdown => return published,
+                outcome = self.relay_once() => match outcome {
+                    Ok(RelayOutcome::Published(n)) => {
+                        published += n as u64;
+                        backoff = self.settings.idle_wait;
+                        if n as i64 >= self.settings.batch_size {
+                            continue;
+                        }
+                        self.settings.idle_wait
+                    }
+                    Ok(RelayOutcome::Idle) => self.settings.idle_wait,
+                    Err(error) => {
+                        backoff = (backoff * 2).clamp(
+                            Duration::from_millis(50),
+                            self.settings.max_failure_backoff,
+                        );
+                        tracing::warn!(%error, wait_ms = backoff.as_millis() as u64,
+                            "relaying failed; the batch stays in the outbox");
+                        backoff
+                    }
+                },
+            };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return published,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

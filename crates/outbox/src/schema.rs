@@ -1,0 +1,46 @@
+//! The tables, created in the schema first on the connection's search path (a service role's
+//! own schema). Idempotent: every service runs it at start.
+
+use sqlx::PgPool;
+
+/// The outbox: messages waiting to be published, in the order they were appended.
+///
+/// - `position`: the append order, and the order of publication.
+/// - `writer`: the appending transaction's id (`xid8`). The polling relay publishes a row only
+///   once every transaction older than the oldest one still running has ended, so a
+///   transaction that is still open (and may yet commit a row of the same key) is never
+///   overtaken.
+/// - headers as two parallel arrays, so they stay plain text without a JSON dependency.
+pub const OUTBOX: &str = r"
+CREATE TABLE IF NOT EXISTS outbox (
+    position      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id    text NOT NULL UNIQUE,
+    topic         text NOT NULL,
+    key           text,
+    header_names  text[] NOT NULL,
+    header_values text[] NOT NULL,
+    payload       bytea NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    writer        xid8 NOT NULL DEFAULT pg_current_xact_id()
+)";
+
+/// The inbox: which messages each consumer group has handled, so a second delivery has no
+/// second effect. Rows expire after the retention documented in docs/outbox.md.
+pub const INBOX: &str = r"
+CREATE TABLE IF NOT EXISTS inbox (
+    consumer_group text NOT NULL,
+    message_id     text NOT NULL,
+    handled_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer_group, message_id)
+)";
+
+const INBOX_EXPIRY_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS inbox_handled_at ON inbox (handled_at)";
+
+/// Creates the outbox and the inbox if they do not exist.
+pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
+    for statement in [OUTBOX, INBOX, INBOX_EXPIRY_INDEX] {
+        sqlx::query(statement).execute(pool).await?;
+    }
+    Ok(())
+}
