@@ -81,30 +81,41 @@ async fn what_commits_is_published_as_it_was_and_what_rolls_back_is_not() -> Res
 }
 
 #[tokio::test]
-async fn an_open_transaction_is_not_overtaken() -> Result<()> {
+async fn an_open_transaction_is_not_overtaken_and_an_unrelated_one_does_not_hold_back() -> Result<()>
+{
     let database = database().await?;
     let pool = database.pool();
     let topic = TestTopic::create("outbox_open", 1).await?;
     let relay = relay(pool, 100)?;
 
-    // The first writer appends and stays open; a second, younger one commits.
+    // A transaction that writes elsewhere and stays open does not hold the relay back.
+    let mut unrelated = pool.begin().await?;
+    sqlx::query("CREATE TEMPORARY TABLE scratch (n int)")
+        .execute(&mut *unrelated)
+        .await?;
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *unrelated)
+        .await?;
+
+    // The first writer appends and stays open; a second, later one appends and commits.
     let mut first = pool.begin().await?;
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *first)
-        .await?;
+    outbox::append(&mut first, topic.name(), &sequence_message("order-1", 0)).await?;
     let mut second = pool.begin().await?;
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *second)
-        .await?;
-    outbox::append(&mut second, topic.name(), &sequence_message("order-1", 1)).await?;
+    outbox::append(&mut second, topic.name(), &sequence_message("order-2", 0)).await?;
     second.commit().await?;
     ensure!(
         relay.relay_once().await? == RelayOutcome::Idle,
         "published past a transaction that is still open"
     );
-    outbox::append(&mut first, topic.name(), &sequence_message("order-1", 0)).await?;
     first.commit().await?;
     ensure!(relay.relay_once().await? == RelayOutcome::Published(2));
+    let records = read_records(topic.name(), 2, Duration::from_secs(30)).await?;
+    let keys: Vec<_> = records.iter().map(|r| r.message.key.clone()).collect();
+    ensure!(
+        keys == [Some("order-1".to_owned()), Some("order-2".to_owned())],
+        "{keys:?}"
+    );
+    unrelated.rollback().await?;
     Ok(())
 }
 

@@ -29,10 +29,23 @@ use crate::OutboxError;
 const KEY_LOCKS: i32 = 0x0f7_0b0;
 
 const CLAIM: &str = r"
+WITH writing AS (
+    -- Transactions still open that have written to the outbox (they hold a row-exclusive
+    -- lock on it): their rows may yet commit, with positions below rows committed since.
+    SELECT t.transactionid
+    FROM pg_locks r
+    JOIN pg_locks t ON t.virtualtransaction = r.virtualtransaction
+    WHERE r.locktype = 'relation' AND r.relation = 'outbox'::regclass
+      AND r.mode = 'RowExclusiveLock' AND t.locktype = 'transactionid'
+), horizon AS (
+    SELECT coalesce(min(open.xid), pg_snapshot_xmax(pg_current_snapshot())) AS xid
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS open(xid)
+    WHERE open.xid::xid IN (SELECT transactionid FROM writing)
+)
 SELECT o.position, o.topic, o.key, o.header_names, o.header_values, o.payload
 FROM (
-    SELECT position, key FROM outbox
-    WHERE writer < pg_snapshot_xmin(pg_current_snapshot())
+    SELECT position, key FROM outbox, horizon
+    WHERE writer < horizon.xid
     ORDER BY position
     LIMIT $1
     OFFSET 0

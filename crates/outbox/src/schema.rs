@@ -7,9 +7,8 @@ use sqlx::PgPool;
 ///
 /// - `position`: the append order, and the order of publication.
 /// - `writer`: the appending transaction's id (`xid8`). The polling relay publishes a row only
-///   once every transaction older than the oldest one still running has ended, so a
-///   transaction that is still open (and may yet commit a row of the same key) is never
-///   overtaken.
+///   when it is older than every transaction still open that has written to the outbox, so
+///   such a transaction (whose rows may have lower positions) is never overtaken.
 /// - headers as two parallel arrays, so they stay plain text without a JSON dependency.
 pub const OUTBOX: &str = r"
 CREATE TABLE IF NOT EXISTS outbox (
