@@ -38,7 +38,9 @@ impl KafkaPublisher {
             // murmur2_random: the Java client's partitioner, so a key lands on the same
             // partition whichever language produced it.
             .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
+            // A millisecond to gather a batch: relays hand over whole batches at once anyway,
+            // and a saga's next step should not wait longer.
+            .set("linger.ms", "1")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "30000")
             .create()
