@@ -1,10 +1,16 @@
 //! Appending messages to the outbox, in the caller's transaction: they are published if and
 //! only if the transaction commits.
 
-use messaging::Message;
+use messaging::{Headers, Message};
 use sqlx::PgConnection;
 
 use crate::OutboxError;
+
+/// Headers from their stored form: a JSON array of `[name, value]` pairs.
+pub(crate) fn headers_from_json(text: &str) -> Result<Headers, OutboxError> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(text).map_err(OutboxError::Headers)?;
+    Ok(pairs.into_iter().collect())
+}
 
 /// Appends `message` for `topic` to the outbox on `connection` (pass the transaction that
 /// changes the state the message tells about: `&mut *tx`). The message must have its id
@@ -15,16 +21,16 @@ pub async fn append(
     message: &Message,
 ) -> Result<(), OutboxError> {
     let id = message.id().ok_or(OutboxError::NoMessageId)?;
-    let (names, values): (Vec<&str>, Vec<&str>) = message.headers.iter().unzip();
+    let headers: Vec<(&str, &str)> = message.headers.iter().collect();
+    let headers = serde_json::to_string(&headers).map_err(OutboxError::Headers)?;
     sqlx::query(
-        "INSERT INTO outbox (message_id, topic, key, header_names, header_values, payload)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO outbox (message_id, topic, key, headers, payload)
+         VALUES ($1, $2, $3, $4::jsonb, $5)",
     )
     .bind(id)
     .bind(topic)
     .bind(message.key.as_deref())
-    .bind(&names)
-    .bind(&values)
+    .bind(headers)
     .bind(&message.payload)
     .execute(connection)
     .await?;

@@ -7,18 +7,24 @@
 //! - [`schema`]: the `outbox` and `inbox` tables, created in the service's own schema.
 //! - [`append`]: [`append`] a message to the outbox inside the caller's transaction.
 //! - [`polling`]: [`PollingRelay`], which claims committed rows in batches and publishes them.
+//! - [`tailing`]: [`TailingRelay`], which reads the outbox's inserts from the write-ahead log
+//!   (logical replication) and publishes them in commit order; `pgoutput` decodes the two
+//!   messages of the stream it needs.
 //! - [`inbox`]: [`Inbox`], the duplicate check, and [`Idempotent`], the handler shape every
 //!   service uses: one transaction for the duplicate check, the state change and the outbox.
 
 pub mod append;
 pub mod inbox;
+mod pgoutput;
 pub mod polling;
 pub mod schema;
+pub mod tailing;
 
 pub use append::append;
 pub use inbox::{Idempotent, Inbox, TransactionalHandler};
 pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
 pub use schema::install;
+pub use tailing::{TailingRelay, TailingSettings, create_slot, drop_slot};
 
 /// Why the outbox failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,4 +38,10 @@ pub enum OutboxError {
     NoMessageId,
     #[error(transparent)]
     Publish(#[from] messaging::PublishError),
+    #[error("headers are not a JSON array of [name, value] pairs: {0}")]
+    Headers(#[source] serde_json::Error),
+    #[error("the replication stream: {0}")]
+    Replication(String),
+    #[error("invalid settings: {0}")]
+    Settings(String),
 }

@@ -20,10 +20,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use messaging::{Headers, Message, Publisher};
+use messaging::{Message, Publisher};
 use sqlx::{PgPool, Row};
 
 use crate::OutboxError;
+use crate::append::headers_from_json;
 
 /// The advisory-lock namespace (first key) of the relays' per-key locks.
 const KEY_LOCKS: i32 = 0x0f7_0b0;
@@ -42,7 +43,7 @@ WITH writing AS (
     FROM pg_snapshot_xip(pg_current_snapshot()) AS open(xid)
     WHERE open.xid::xid IN (SELECT transactionid FROM writing)
 )
-SELECT o.position, o.topic, o.key, o.header_names, o.header_values, o.payload
+SELECT o.position, o.topic, o.key, o.headers::text AS headers, o.payload
 FROM (
     SELECT position, key FROM outbox, horizon
     WHERE writer < horizon.xid
@@ -132,12 +133,11 @@ impl<P: Publisher> PollingRelay<P> {
         let mut batch = Vec::with_capacity(rows.len());
         for row in &rows {
             positions.push(row.try_get::<i64, _>("position")?);
-            let names: Vec<String> = row.try_get("header_names")?;
-            let values: Vec<String> = row.try_get("header_values")?;
+            let headers: String = row.try_get("headers")?;
             let topic: String = row.try_get("topic")?;
             let message = Message {
                 key: row.try_get("key")?,
-                headers: names.into_iter().zip(values).collect::<Headers>(),
+                headers: headers_from_json(&headers)?,
                 payload: row.try_get("payload")?,
             };
             batch.push((topic, message));

@@ -9,15 +9,15 @@ use sqlx::PgPool;
 /// - `writer`: the appending transaction's id (`xid8`). The polling relay publishes a row only
 ///   when it is older than every transaction still open that has written to the outbox, so
 ///   such a transaction (whose rows may have lower positions) is never overtaken.
-/// - headers as two parallel arrays, so they stay plain text without a JSON dependency.
+/// - `headers`: a JSON array of `[name, value]` pairs, in order: readable in `psql`, and the
+///   same text in the table and in the replication stream.
 pub const OUTBOX: &str = r"
 CREATE TABLE IF NOT EXISTS outbox (
     position      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_id    text NOT NULL UNIQUE,
     topic         text NOT NULL,
     key           text,
-    header_names  text[] NOT NULL,
-    header_values text[] NOT NULL,
+    headers       jsonb NOT NULL,
     payload       bytea NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     writer        xid8 NOT NULL DEFAULT pg_current_xact_id()

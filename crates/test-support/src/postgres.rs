@@ -42,10 +42,51 @@ impl TestDatabase {
         &self.name
     }
 
+    /// The URL of this database, as the admin role (for replication connections, say).
+    pub fn url(&self) -> String {
+        let platform = Platform::from_env().database_url;
+        let base = platform
+            .split_once('?')
+            .map_or(platform.as_str(), |(base, _)| base);
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        format!("{server}/{}", self.name)
+    }
+
     /// A pool on this database, as the admin role (its owner).
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+/// Replication slots keep a database from being dropped: their streams are ended and they are
+/// dropped first (a test of the log-tailing relay may leave one behind when it fails).
+async fn drop_replication_slots(connection: &mut PgConnection, database: &str) -> sqlx::Result<()> {
+    for _ in 0..50 {
+        sqlx::query(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+             WHERE database = $1 AND active_pid IS NOT NULL",
+        )
+        .bind(database)
+        .execute(&mut *connection)
+        .await?;
+        let dropped = sqlx::query(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+             WHERE database = $1 AND NOT active",
+        )
+        .bind(database)
+        .execute(&mut *connection)
+        .await;
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_replication_slots WHERE database = $1")
+                .bind(database)
+                .fetch_one(&mut *connection)
+                .await?;
+        if dropped.is_ok() && left == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 impl Drop for TestDatabase {
@@ -57,6 +98,7 @@ impl Drop for TestDatabase {
         run_detached(async move {
             let dropped = async {
                 let mut connection = PgConnection::connect_with(&admin).await?;
+                drop_replication_slots(&mut connection, &name).await?;
                 connection
                     .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
                     .await?;

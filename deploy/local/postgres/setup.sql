@@ -1,10 +1,12 @@
 -- Roles, databases and schemas of the local platform. Run by deploy/local/up as the cluster's
 -- superuser on every start; every statement is idempotent. Passwords are for local use only.
 --
---   ftgo_admin       owns the `ftgo` database; may create databases (tests make throwaway ones).
+--   ftgo_admin       owns the `ftgo` database; may create databases (tests make throwaway ones);
+--                    may replicate (tests of the log-tailing relay).
 --   ftgo_<service>   may connect to `ftgo` and owns the schema of its own name there, nothing
 --                    else: no other schema, no `public`, no database or role creation. A role's
 --                    default search_path ("$user", public) lands its tables in its own schema.
+--                    May open replication connections, for its log-tailing outbox relay.
 --   apicurio         owns the `apicurio` database, the schema registry's storage.
 
 \set ON_ERROR_STOP on
@@ -16,6 +18,14 @@ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r)
 \gexec
 
 ALTER ROLE ftgo_admin CREATEDB;
+
+-- The log-tailing relays read their service's outbox through logical replication; tests do it as
+-- ftgo_admin on their own databases.
+ALTER ROLE ftgo_admin REPLICATION;
+SELECT format('ALTER ROLE %I REPLICATION', r)
+FROM unnest(ARRAY['ftgo_order', 'ftgo_consumer', 'ftgo_kitchen', 'ftgo_accounting',
+                  'ftgo_restaurant', 'ftgo_delivery']) AS r
+\gexec
 
 SELECT 'CREATE DATABASE ftgo OWNER ftgo_admin'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'ftgo')
