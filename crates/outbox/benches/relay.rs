@@ -1,23 +1,26 @@
-//! The polling relay's throughput and latency, against baselines measured in the same run.
+//! The relays' throughput and latency, against baselines measured in the same run.
 //!
 //! Needs the local platform (`deploy/local/up`). Run: `cargo bench -p outbox --bench relay`.
 //!
 //! - Kafka: `kafka-producer-perf-test`, MESSAGES records of 300 B, `acks=all`, idempotent.
 //! - PostgreSQL: MESSAGES outbox appends of 300 B, 100 per transaction, 4 writers.
-//! - Relay: the same MESSAGES rows drained by one relay (publish + acknowledge + delete).
+//! - Polling relay: the same MESSAGES rows drained by one relay (publish, acknowledge, delete).
+//! - Log-tailing relay: MESSAGES rows written after its slot was made, read from the stream
+//!   and published, from connecting to the last acknowledgement.
 //! - Latency: 4 writers append one message per transaction at 1,000 messages/s in all for
 //!   LATENCY_SECONDS while the relay runs; a consumer measures append-to-receipt time (an upper
 //!   bound of outbox-to-topic: it includes the consumer's fetch).
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
-use messaging::{Message, Received, handler_fn};
-use outbox::{PollingRelay, RelayOutcome, RelaySettings};
+use messaging::{Delivery, Message, PublishError, Publisher, Received, handler_fn};
+use outbox::{PollingRelay, RelayOutcome, RelaySettings, TailingRelay, TailingSettings};
 use sqlx::PgPool;
 use test_support::{Platform, TestDatabase, TestTopic, unique_group};
 
@@ -114,10 +117,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 /// Append-to-receipt latency at a steady LATENCY_RATE: (p50, p99, max) in milliseconds.
-async fn latency(
-    pool: &PgPool,
-    relay: PollingRelay<KafkaPublisher>,
-) -> Result<(f64, f64, f64, usize)> {
+async fn latency(pool: &PgPool, relay: Relay) -> Result<Latency> {
     let topic = TestTopic::create("bench_relay_latency", 12).await?;
     let platform = Platform::from_env();
     let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -156,13 +156,17 @@ async fn latency(
     };
     let relaying = {
         let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            relay
-                .run(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await
-        })
+        let until = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        match relay {
+            Relay::Polling(relay) => tokio::spawn(async move {
+                relay.run(until).await;
+            }),
+            Relay::Tailing(relay) => tokio::spawn(async move {
+                relay.run(until).await.expect("the tailing relay failed");
+            }),
+        }
     };
     // Warm up: the consumer has joined its group once a first message comes through.
     let mut tx = pool.begin().await?;
@@ -213,19 +217,85 @@ async fn latency(
     let max = *latencies.last().context("no latencies")? as f64 / 1e6;
     let mut to_send = sent.lock().expect("lock").clone();
     to_send.sort_unstable();
-    if !to_send.is_empty() {
-        println!(
-            "append-to-send (the record's timestamp, ms resolution): p50 {:.1} ms, p99 {:.1} ms",
-            percentile(&to_send, 0.5),
-            percentile(&to_send, 0.99)
-        );
-    }
-    Ok((
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+    Ok(Latency {
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
         max,
-        latencies.len(),
-    ))
+        measured: latencies.len(),
+        send_p50: percentile(&to_send, 0.5),
+        send_p99: percentile(&to_send, 0.99),
+    })
+}
+
+/// Append-to-receipt latency (an upper bound of outbox-to-topic), and append-to-send (the
+/// record's timestamp, millisecond resolution), in milliseconds.
+struct Latency {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    measured: usize,
+    send_p50: f64,
+    send_p99: f64,
+}
+
+impl std::fmt::Display for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} messages (append-to-send p50 {:.1} ms, p99 {:.1} ms)",
+            self.p50, self.p99, self.max, self.measured, self.send_p50, self.send_p99
+        )
+    }
+}
+
+enum Relay {
+    Polling(PollingRelay<KafkaPublisher>),
+    Tailing(TailingRelay<Counting>),
+}
+
+/// Counts acknowledged publications, so the tailing relay's progress can be timed.
+#[derive(Clone)]
+struct Counting {
+    inner: KafkaPublisher,
+    acknowledged: Arc<AtomicUsize>,
+}
+
+impl Publisher for Counting {
+    async fn publish(&self, topic: &str, message: &Message) -> Result<Delivery, PublishError> {
+        let delivery = self.inner.publish(topic, message).await?;
+        self.acknowledged.fetch_add(1, Ordering::Relaxed);
+        Ok(delivery)
+    }
+}
+
+/// Publishes `count` messages already in the outbox with the tailing relay (its slot made
+/// before they were written): messages per second, from connecting to the last
+/// acknowledgement.
+async fn tailing_rate(pool: &PgPool, settings: &TailingSettings, count: usize) -> Result<f64> {
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let publisher = Counting {
+        inner: KafkaPublisher::new(&Platform::from_env().bootstrap_servers, "bench-tailing")?,
+        acknowledged: acknowledged.clone(),
+    };
+    let relay = TailingRelay::new(pool.clone(), publisher, settings.clone());
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let running = tokio::spawn(async move {
+        relay
+            .run(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acknowledged.load(Ordering::Relaxed) < count {
+        anyhow::ensure!(Instant::now() < deadline, "the tailing relay stalled");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    stop.send(true)?;
+    running.await??;
+    Ok(rate)
 }
 
 #[tokio::main]
@@ -235,29 +305,48 @@ async fn main() -> Result<()> {
     outbox::install(&pool).await?;
     let platform = Platform::from_env();
     let publisher = KafkaPublisher::new(&platform.bootstrap_servers, "bench-relay")?;
-    let relay = PollingRelay::new(pool.clone(), publisher, RelaySettings::default());
+    let polling = PollingRelay::new(pool.clone(), publisher.clone(), RelaySettings::default());
 
     let baseline_topic = TestTopic::create("bench_relay_baseline", 12).await?;
     let kafka = kafka_rate(baseline_topic.name())?;
     let topic = TestTopic::create("bench_relay", 12).await?;
-    let postgres = append_rate(&pool, topic.name(), MESSAGES).await?;
-    let relayed = relay_rate(&relay, MESSAGES).await?;
-    let (p50, p99, max, measured) = latency(&pool, relay).await?;
 
-    println!("polling relay benchmark: {MESSAGES} messages of {PAYLOAD} B, 12 partitions");
+    // Polling: fill, then drain.
+    let postgres = append_rate(&pool, topic.name(), MESSAGES).await?;
+    let polled = relay_rate(&polling, MESSAGES).await?;
+    let polling_latency = latency(&pool, Relay::Polling(polling)).await?;
+
+    // Tailing: the slot first, then fill, then read the stream.
+    let settings = TailingSettings::new(&database.url(), "bench_slot", "bench_publication");
+    outbox::create_slot(&pool, &settings).await?;
+    append_rate(&pool, topic.name(), MESSAGES).await?;
+    let tailed = tailing_rate(&pool, &settings, MESSAGES).await?;
+    let tailing = TailingRelay::new(
+        pool.clone(),
+        Counting {
+            inner: publisher,
+            acknowledged: Arc::default(),
+        },
+        settings.clone(),
+    );
+    let tailing_latency = latency(&pool, Relay::Tailing(tailing)).await?;
+    outbox::drop_slot(&pool, &settings).await?;
+
+    println!("outbox relay benchmark: {MESSAGES} messages of {PAYLOAD} B, 12 partitions");
     println!("kafka-producer-perf-test (acks=all)  {kafka:>10.0} msg/s");
     println!("outbox appends (100/tx, {WRITERS} writers)   {postgres:>10.0} msg/s");
-    println!("polling relay (batches of 1,000)     {relayed:>10.0} msg/s");
     println!(
-        "relay / Kafka                        {:>10.2}",
-        relayed / kafka
+        "polling relay (batches of 1,000)     {polled:>10.0} msg/s   {:.2} of Kafka, {:.2} of the appends",
+        polled / kafka,
+        polled / postgres
     );
     println!(
-        "relay / PostgreSQL appends           {:>10.2}",
-        relayed / postgres
+        "log-tailing relay                    {tailed:>10.0} msg/s   {:.2} of Kafka, {:.2} of the appends",
+        tailed / kafka,
+        tailed / postgres
     );
-    println!(
-        "append-to-consumer latency at {LATENCY_RATE} msg/s ({measured} messages): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
-    );
+    println!("at {LATENCY_RATE} msg/s, append to consumer:");
+    println!("  polling relay      {polling_latency}");
+    println!("  log-tailing relay  {tailing_latency}");
     Ok(())
 }
