@@ -1,0 +1,92 @@
+//! An outbox relay as its own process, for the crash tests (`tests/outbox_crash.rs`).
+//!
+//!     outbox-relay polling DATABASE_URL
+//!     outbox-relay tailing DATABASE_URL SLOT PUBLICATION
+//!
+//! Relays until SIGTERM. With `FTGO_CRASH_AFTER_ACKS=N` it kills itself with SIGKILL as soon
+//! as Kafka has acknowledged N messages, before the relay can delete their rows or confirm
+//! their position: the crash between "published" and "marked" that makes duplicates.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use kafka::KafkaPublisher;
+use messaging::{Delivery, Message, PublishError, Publisher};
+use outbox::{PollingRelay, RelaySettings, TailingRelay, TailingSettings};
+
+#[derive(Clone)]
+struct CrashAfter {
+    inner: KafkaPublisher,
+    acknowledged: Arc<AtomicUsize>,
+    limit: Option<usize>,
+}
+
+impl Publisher for CrashAfter {
+    async fn publish(&self, topic: &str, message: &Message) -> Result<Delivery, PublishError> {
+        let delivery = self.inner.publish(topic, message).await?;
+        let count = self.acknowledged.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.limit.is_some_and(|limit| count >= limit) {
+            eprintln!("outbox-relay: killing myself after {count} acknowledgements");
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &std::process::id().to_string()])
+                .status();
+            // The runtime has one thread: nothing else runs until the signal lands.
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+        Ok(delivery)
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let limit = match std::env::var("FTGO_CRASH_AFTER_ACKS") {
+        Ok(n) => Some(n.parse().context("FTGO_CRASH_AFTER_ACKS")?),
+        Err(_) => None,
+    };
+    let bootstrap = std::env::var("FTGO_KAFKA__BOOTSTRAP_SERVERS")
+        .unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
+    let publisher = CrashAfter {
+        inner: KafkaPublisher::new(&bootstrap, "outbox-relay")?,
+        acknowledged: Arc::default(),
+        limit,
+    };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = async move {
+        terminate.recv().await;
+    };
+    match args.as_slice() {
+        [mode, url] if mode == "polling" => {
+            let pool = sqlx::PgPool::connect(url).await?;
+            let settings = RelaySettings {
+                batch_size: 100,
+                ..RelaySettings::default()
+            };
+            let published = PollingRelay::new(pool, publisher, settings)
+                .run(shutdown)
+                .await;
+            eprintln!("outbox-relay: published {published}");
+        }
+        [mode, url, slot, publication] if mode == "tailing" => {
+            let pool = sqlx::PgPool::connect(url).await?;
+            let settings = TailingSettings::new(url, slot, publication);
+            let published = TailingRelay::new(pool, publisher, settings)
+                .run(shutdown)
+                .await?;
+            eprintln!("outbox-relay: published {published}");
+        }
+        _ => bail!(
+            "usage: outbox-relay polling DATABASE_URL | tailing DATABASE_URL SLOT PUBLICATION"
+        ),
+    }
+    Ok(())
+}
