@@ -1,0 +1,104 @@
+//! The service's HTTP port: `/health/live` (the process answers), `/health/ready` (every
+//! component said it is ready: 503 with the ones that are not), `/metrics` (Prometheus).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
+
+/// What each component says about its readiness. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// component -> `None` when ready, or why not.
+    components: Arc<Mutex<BTreeMap<String, Option<String>>>>,
+}
+
+impl Health {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `component` is not ready, for `reason` (every component starts so once it registers).
+    pub fn not_ready(&self, component: &str, reason: impl Into<String>) {
+        self.components()
+            .insert(component.to_owned(), Some(reason.into()));
+    }
+
+    pub fn ready(&self, component: &str) {
+        self.components().insert(component.to_owned(), None);
+    }
+
+    /// The components that are not ready, with their reasons.
+    pub fn waiting(&self) -> Vec<(String, String)> {
+        self.components()
+            .iter()
+            .filter_map(|(c, r)| r.clone().map(|r| (c.clone(), r)))
+            .collect()
+    }
+
+    fn components(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<String>>> {
+        self.components
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    health: Health,
+    metrics: Metrics,
+}
+
+async fn live() -> &'static str {
+    "alive\n"
+}
+
+async fn ready(State(shared): State<Shared>) -> (StatusCode, String) {
+    let waiting = shared.health.waiting();
+    if waiting.is_empty() {
+        (StatusCode::OK, "ready\n".to_owned())
+    } else {
+        let reasons: String = waiting
+            .iter()
+            .map(|(component, reason)| format!("{component}: {reason}\n"))
+            .collect();
+        (StatusCode::SERVICE_UNAVAILABLE, reasons)
+    }
+}
+
+async fn metrics(State(shared): State<Shared>) -> String {
+    shared.metrics.encode()
+}
+
+/// Binds the HTTP port (`0`: any free port) on all interfaces.
+pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await
+}
+
+/// Serves the endpoints on `listener` until `shutdown` completes.
+pub fn serve(
+    listener: TcpListener,
+    health: Health,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<std::io::Result<()>> {
+    let app = Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(self::metrics))
+        .with_state(Shared { health, metrics });
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    })
+}

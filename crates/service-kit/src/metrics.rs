@@ -1,0 +1,141 @@
+//! Prometheus metrics of a service, served on `/metrics`: what it handled, how long it took,
+//! what it dead-lettered, and how much waits in its outbox.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use messaging::{Handler, HandlerError, Received};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub topic: String,
+    /// `ok`, or the failure's reason (`invalid-content`, `retries-exhausted`, ...): what the
+    /// dead-letter layer outside sends to the dead-letter topic.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: String,
+}
+
+/// The metrics every service has. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub handled: Family<OutcomeLabels, Counter>,
+    pub handler_seconds: Family<TopicLabels, Histogram>,
+    pub outbox_backlog: Gauge,
+    pub consumer_lag: Family<PartitionLabels, Gauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ftgo");
+        let handled = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "messages_handled",
+            "Messages handled, by topic and outcome (ok, or the reason it was dead-lettered)",
+            handled.clone(),
+        );
+        let handler_seconds = Family::<TopicLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+        });
+        registry.register(
+            "handler_duration_seconds",
+            "Time to handle a message, retries included",
+            handler_seconds.clone(),
+        );
+        let outbox_backlog = Gauge::default();
+        registry.register(
+            "outbox_backlog",
+            "Rows in the outbox waiting for the relay",
+            outbox_backlog.clone(),
+        );
+        let consumer_lag = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "consumer_lag",
+            "Records behind the end of each assigned partition",
+            consumer_lag.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            handled,
+            handler_seconds,
+            outbox_backlog,
+            consumer_lag,
+        }
+    }
+
+    /// The text exposition format, as `/metrics` serves it.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Measures the handler inside it: put it between the dead-letter and the retry layers, so it
+/// sees each message's final outcome (`DeadLetter(Measured(Retry(...)))`).
+#[derive(Debug, Clone)]
+pub struct Measured<H> {
+    inner: H,
+    metrics: Metrics,
+}
+
+impl<H> Measured<H> {
+    pub fn new(inner: H, metrics: Metrics) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+impl<H: Handler> Handler for Measured<H> {
+    async fn handle(&self, message: &Received) -> Result<(), HandlerError> {
+        let started = Instant::now();
+        let result = self.inner.handle(message).await;
+        let topic = message.origin.topic.clone();
+        self.metrics
+            .handler_seconds
+            .get_or_create(&TopicLabels {
+                topic: topic.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(error) => error.reason(),
+        };
+        self.metrics
+            .handled
+            .get_or_create(&OutcomeLabels {
+                topic,
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        result
+    }
+}

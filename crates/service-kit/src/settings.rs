@@ -1,0 +1,156 @@
+//! A service's settings: defaults that fit the local platform, overridden by `FTGO_*`
+//! environment variables, where `__` separates levels (`FTGO_KAFKA__BOOTSTRAP_SERVERS`,
+//! `FTGO_DATABASE__URL`, `FTGO_HTTP__PORT`), the names `deploy/local/env` exports.
+
+use figment::Figment;
+use figment::providers::{Env, Serialized};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchemaRegistrySettings {
+    /// The Confluent-compatible API's base URL.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://role:password@host:port/database`: a secret, as it holds the password.
+    pub url: SecretString,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpSettings {
+    /// Liveness, readiness and metrics; 0 picks a free port (tests).
+    pub port: u16,
+}
+
+/// Everything a service needs to start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub schema_registry: SchemaRegistrySettings,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings: {0} (set it with the FTGO_... environment variable of that name)")]
+    Invalid(String),
+    #[error("settings: {0}")]
+    Load(#[from] Box<figment::Error>),
+}
+
+impl Settings {
+    /// Loads the settings of `service` (`order`, `kitchen`, ...): defaults, then the
+    /// environment.
+    pub fn load(service: &str) -> Result<Self, SettingsError> {
+        Self::from_figment(Self::figment(service))
+    }
+
+    /// The sources, for callers that add their own (a file, a test's values).
+    /// The defaults are the local platform's, with the service's own role (`ftgo_<service>`,
+    /// whose password is its name, as `deploy/local/postgres/setup.sql` makes it).
+    pub fn figment(service: &str) -> Figment {
+        let role = format!("ftgo_{service}");
+        Figment::new()
+            .merge(Serialized::default(
+                "kafka.bootstrap_servers",
+                "127.0.0.1:9092",
+            ))
+            .merge(Serialized::default(
+                "schema_registry.url",
+                "http://127.0.0.1:8081/apis/ccompat/v7",
+            ))
+            .merge(Serialized::default(
+                "database.url",
+                format!("postgres://{role}:{role}@127.0.0.1:5432/ftgo"),
+            ))
+            .merge(Serialized::default("http.port", 8080))
+            .merge(Env::prefixed("FTGO_").split("__"))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return Err(SettingsError::Invalid(
+                "kafka.bootstrap_servers is empty".into(),
+            ));
+        }
+        if !self.database.url.expose_secret().starts_with("postgres") {
+            return Err(SettingsError::Invalid(
+                "database.url must be a postgres:// URL".into(),
+            ));
+        }
+        if !self.schema_registry.url.starts_with("http") {
+            return Err(SettingsError::Invalid(
+                "schema_registry.url must be an http(s):// URL".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+// figment's test jail returns its own (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fit_the_local_platform_and_the_environment_overrides_them() {
+        figment::Jail::expect_with(|jail| {
+            let settings = Settings::load("kitchen").expect("defaults");
+            assert_eq!(settings.kafka.bootstrap_servers, "127.0.0.1:9092");
+            assert_eq!(
+                settings.database.url.expose_secret(),
+                "postgres://ftgo_kitchen:ftgo_kitchen@127.0.0.1:5432/ftgo"
+            );
+            assert_eq!(settings.http.port, 8080);
+            jail.set_env("FTGO_KAFKA__BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092");
+            jail.set_env("FTGO_HTTP__PORT", "9100");
+            jail.set_env("FTGO_DATABASE__URL", "postgres://k:s3cret@db:5432/ftgo");
+            let settings = Settings::load("kitchen").expect("overridden");
+            assert_eq!(
+                settings.kafka.bootstrap_servers,
+                "kafka-1:9092,kafka-2:9092"
+            );
+            assert_eq!(settings.http.port, 9100);
+            assert!(
+                !format!("{settings:?}").contains("s3cret"),
+                "the password printed"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FTGO_HTTP__PORT", "eighty");
+            let error = Settings::load("order").expect_err("not a port");
+            let text = error.to_string();
+            assert!(
+                text.contains("HTTP.PORT") && text.contains("FTGO_"),
+                "{text}"
+            );
+            jail.set_env("FTGO_HTTP__PORT", "8080");
+            jail.set_env("FTGO_DATABASE__URL", "mysql://nope");
+            let error = Settings::load("order").expect_err("not postgres");
+            assert!(error.to_string().contains("FTGO_"), "{error}");
+            Ok(())
+        });
+    }
+}
