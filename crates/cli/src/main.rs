@@ -3,6 +3,7 @@
 //! # Layout
 //! - `schemas`: the subcommands over the message catalog (`register`, `check`, `docs`).
 //! - `dlq`: the dead letters of a consumer group (`list`, `show`, `replay`).
+//! - `tail`: an Avro-aware console consumer.
 //! - `registry`: the Confluent REST API calls they need.
 //! - `compatibility`: explains, field by field, why two schema versions are incompatible.
 //! - `catalog_docs`: renders `docs/messages.md`.
@@ -20,6 +21,7 @@ mod compatibility;
 mod dlq;
 mod registry;
 mod schemas;
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,46 @@ enum Command {
         #[arg(
             long,
             global = true,
+            env = "FTGO_SCHEMA_REGISTRY__URL",
+            default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
+            value_name = "URL"
+        )]
+        registry: String,
+    },
+    /// Shows a topic's records as they arrive: key, partition, offset, type and the value
+    /// decoded as JSON (with --headers, every header too).
+    Tail {
+        /// The topic, e.g. ftgo.order.events.
+        topic: String,
+        /// Start at the beginning of every partition instead of the end.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Only records with this key (an order, consumer or restaurant id).
+        #[arg(long)]
+        key: Option<String>,
+        /// Only records of this type: full name or name (OrderCreated).
+        #[arg(long = "type", value_name = "TYPE")]
+        record_type: Option<String>,
+        /// Show every header under each record.
+        #[arg(long)]
+        headers: bool,
+        /// Stop after this many records.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+        /// Stop when nothing arrives for this long (e.g. 5s).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        idle_timeout: Option<std::time::Duration>,
+        /// Kafka's bootstrap servers.
+        #[arg(
+            long,
+            env = "FTGO_KAFKA__BOOTSTRAP_SERVERS",
+            default_value = "127.0.0.1:9092",
+            value_name = "HOST:PORT"
+        )]
+        bootstrap_servers: String,
+        /// The schema registry's Confluent-compatible API.
+        #[arg(
+            long,
             env = "FTGO_SCHEMA_REGISTRY__URL",
             default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
             value_name = "URL"
@@ -146,6 +188,28 @@ async fn main() -> ExitCode {
                 SchemasCommand::Check => schemas::check(&dir, &registry).await,
                 SchemasCommand::Docs { out, check } => schemas::docs(&dir, &out, check),
             }
+        }
+        Command::Tail {
+            topic,
+            from_beginning,
+            key,
+            record_type,
+            headers,
+            max,
+            idle_timeout,
+            bootstrap_servers,
+            registry,
+        } => {
+            let options = tail::Options {
+                topic,
+                from_beginning,
+                key,
+                record_type,
+                headers,
+                max,
+                idle_timeout,
+            };
+            tail::tail(&bootstrap_servers, &registry, &options).await
         }
         Command::Dlq {
             command,

@@ -390,14 +390,43 @@ impl Codec {
         })
     }
 
-    /// The reader from the writer's schema `id` to ours on `topic`: fetched from the registry
-    /// and checked against the catalog on first use, cached after.
-    async fn reader(&self, topic: &str, id: u32) -> Result<Arc<SchemaReader>, DecodeError> {
-        let key = (id, topic.to_owned());
-        if let Some(reader) = self.readers.read().ok().and_then(|r| r.get(&key).cloned()) {
-            return Ok(reader);
+    /// Decodes Confluent-framed bytes with the writer's own schema, whatever record it is and
+    /// whichever topic it came from: what a console consumer shows. Services use
+    /// [`Codec::decode_value`], which checks the record against the topic and resolves it to
+    /// our version.
+    pub async fn decode_as_written(&self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
+        let (id, mut body) = split_frame(bytes)?;
+        let writer = self.writer_schema(id).await?;
+        let record = full_name(&writer.parsed).unwrap_or_else(|| "(not a record)".to_owned());
+        let invalid = |detail: String| DecodeError::InvalidContent {
+            record: record.clone(),
+            id,
+            detail,
+        };
+        let value = GenericDatumReader::builder(&writer.parsed)
+            .build()
+            .and_then(|reader| reader.read_value(&mut body))
+            .map_err(|e| invalid(e.to_string()))?;
+        if !body.is_empty() {
+            return Err(invalid(format!(
+                "{} bytes left over after the record",
+                body.len()
+            )));
         }
-        let writer = self.decoder.get_schema(id).await.map_err(|e| {
+        Ok(Decoded {
+            topic: String::new(),
+            full_name: record.clone(),
+            schema_id: id,
+            value,
+        })
+    }
+
+    /// The writer's schema `id`, from the registry (cached by the converter).
+    async fn writer_schema(
+        &self,
+        id: u32,
+    ) -> Result<Arc<schema_registry_converter::avro_common::AvroSchema>, DecodeError> {
+        self.decoder.get_schema(id).await.map_err(|e| {
             if e.retriable || !describe(&e).contains("404") {
                 DecodeError::RegistryUnavailable {
                     id,
@@ -409,7 +438,17 @@ impl Codec {
                     detail: describe(&e),
                 }
             }
-        })?;
+        })
+    }
+
+    /// The reader from the writer's schema `id` to ours on `topic`: fetched from the registry
+    /// and checked against the catalog on first use, cached after.
+    async fn reader(&self, topic: &str, id: u32) -> Result<Arc<SchemaReader>, DecodeError> {
+        let key = (id, topic.to_owned());
+        if let Some(reader) = self.readers.read().ok().and_then(|r| r.get(&key).cloned()) {
+            return Ok(reader);
+        }
+        let writer = self.writer_schema(id).await?;
         let record = full_name(&writer.parsed).unwrap_or_else(|| "(not a record)".to_owned());
         let Some(ours) = self.known.get(&(topic.to_owned(), record.clone())) else {
             return Err(DecodeError::RecordNotAllowed {

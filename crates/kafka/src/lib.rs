@@ -6,7 +6,8 @@
 //! - [`consumer`]: [`ConsumerRunner`], one member of a service's consumer group, running a
 //!   [`messaging::Handler`] over its partitions with offsets stored only after the work is done,
 //!   committing on rebalance and shutdown, pausing partitions that are too far behind.
-//! - `reader`: [`read_topic`], what a topic holds now, for tools (no group, no commit).
+//! - `reader`: [`read_topic`] (what a topic holds now) and [`TopicTail`] (following a topic),
+//!   for tools: no group, no commit.
 //! - `partition`: the task that handles one partition's records in partition or key
 //!   [`Ordering`] and tracks up to where they are done.
 
@@ -18,7 +19,7 @@ mod reader;
 pub use consumer::{ConsumerRunner, ConsumerSettings, POLL_BATCH, RunSummary};
 pub use partition::Ordering;
 pub use producer::KafkaPublisher;
-pub use reader::read_topic;
+pub use reader::{TopicTail, read_topic};
 
 /// Why the adapter failed.
 #[derive(Debug, thiserror::Error)]

@@ -8,22 +8,27 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::KafkaError;
 
-/// Every record `topic` holds now (up to each partition's end when called), in partition and
-/// offset order. Joins no group and commits nothing, so it disturbs no one. For small topics,
-/// such as dead-letter topics: everything is kept in memory.
-pub fn read_topic(
-    bootstrap_servers: &str,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Vec<Received>, KafkaError> {
-    let client = |what| move |source| KafkaError::Client { what, source };
-    let consumer: BaseConsumer = ClientConfig::new()
+fn client(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> KafkaError {
+    move |source| KafkaError::Client { what, source }
+}
+
+/// A consumer that joins no group and commits nothing.
+fn reader(bootstrap_servers: &str) -> Result<BaseConsumer, KafkaError> {
+    ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers)
         .set("group.id", "ftgo-topic-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .create()
-        .map_err(client("creating a reader"))?;
+        .map_err(client("creating a reader"))
+}
+
+/// The partitions of `topic`, or [`KafkaError::UnknownTopic`].
+fn partitions(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(client("fetching the topic's metadata"))?;
@@ -36,6 +41,69 @@ pub fn read_topic(
     if partitions.is_empty() {
         return Err(KafkaError::UnknownTopic(topic.to_owned()));
     }
+    Ok(partitions)
+}
+
+/// Follows a topic as a console consumer does, without a group: every partition from its
+/// beginning or from its end (what is written from now on).
+pub struct TopicTail {
+    consumer: BaseConsumer,
+}
+
+impl std::fmt::Debug for TopicTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicTail").finish_non_exhaustive()
+    }
+}
+
+impl TopicTail {
+    pub fn new(
+        bootstrap_servers: &str,
+        topic: &str,
+        from_beginning: bool,
+        timeout: Duration,
+    ) -> Result<Self, KafkaError> {
+        let consumer = reader(bootstrap_servers)?;
+        let start = if from_beginning {
+            Offset::Beginning
+        } else {
+            Offset::End
+        };
+        let mut assignment = TopicPartitionList::new();
+        for partition in partitions(&consumer, topic, timeout)? {
+            assignment
+                .add_partition_offset(topic, partition, start)
+                .map_err(client("assigning a partition"))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(client("assigning partitions"))?;
+        Ok(Self { consumer })
+    }
+
+    /// The next record, waiting at most `wait` for one.
+    pub fn next(&self, wait: Duration) -> Result<Option<Received>, KafkaError> {
+        match self.consumer.poll(wait) {
+            Some(Ok(record)) => Ok(Some(crate::consumer::received(&record))),
+            Some(Err(error)) => Err(KafkaError::Client {
+                what: "reading",
+                source: error,
+            }),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Every record `topic` holds now (up to each partition's end when called), in partition and
+/// offset order. Joins no group and commits nothing, so it disturbs no one. For small topics,
+/// such as dead-letter topics: everything is kept in memory.
+pub fn read_topic(
+    bootstrap_servers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Received>, KafkaError> {
+    let consumer = reader(bootstrap_servers)?;
+    let partitions = partitions(&consumer, topic, timeout)?;
     // Where each partition ends now: reading stops there.
     let mut assignment = TopicPartitionList::new();
     let mut ends = Vec::new();
