@@ -30,6 +30,8 @@ fn main() -> BuildResult<()> {
     let mut modules: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut impls = String::new();
     let mut for_each = String::new();
+    // (service, kind) -> (topic, record names)
+    let mut channels: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
     for file in &files {
         let (service, kind) = module_path(&file.topic)?;
         let mut generated = Vec::new();
@@ -37,6 +39,11 @@ fn main() -> BuildResult<()> {
             .generate(&Source::SchemaStr(&file.text), &mut generated)
             .map_err(|e| format!("{}: {e}", file.path.display()))?;
         let module = snake_case(&file.name);
+        channels
+            .entry((service.clone(), kind.clone()))
+            .or_insert_with(|| (file.topic.clone(), Vec::new()))
+            .1
+            .push(file.name.clone());
         let code = modules.entry((service.clone(), kind.clone())).or_default();
         writeln!(
             code,
@@ -61,6 +68,36 @@ fn main() -> BuildResult<()> {
             for_each,
             "        $callback!($crate::{service}::{kind}::{});",
             file.name
+        )?;
+    }
+
+    // One enum per channel, a variant per record: what a consumer of the channel matches on.
+    for ((service, kind), (topic, records)) in &channels {
+        let name = channel_enum(kind);
+        let code = modules
+            .get_mut(&(service.clone(), kind.clone()))
+            .ok_or("a channel without records")?;
+        writeln!(code, "/// Any record of `{topic}`.")?;
+        writeln!(code, "#[derive(Debug, PartialEq, Eq, Clone)]")?;
+        writeln!(code, "pub enum {name} {{")?;
+        for record in records {
+            writeln!(code, "    {record}({record}),")?;
+        }
+        writeln!(code, "}}")?;
+        let path = format!("crate::{service}::{kind}::{name}");
+        let mut arms = String::new();
+        let mut keys = String::new();
+        for record in records {
+            writeln!(
+                arms,
+                "            {:?} => Ok(Self::{record}(decoded.into_record()?)),",
+                format!("{topic}.{record}")
+            )?;
+            writeln!(keys, "            Self::{record}(m) => m.key(),")?;
+        }
+        writeln!(
+            impls,
+            "impl Channel for {path} {{\n    const TOPIC: &'static str = {topic:?};\n    fn from_decoded(decoded: Decoded) -> Result<Self, DecodeError> {{\n        match decoded.full_name.as_str() {{\n{arms}            other => Err(DecodeError::RecordNotAllowed {{ topic: {topic:?}.to_owned(), record: other.to_owned() }}),\n        }}\n    }}\n    fn key(&self) -> String {{\n        match self {{\n{keys}        }}\n    }}\n}}\n"
         )?;
     }
 
@@ -124,6 +161,16 @@ fn main() -> BuildResult<()> {
     fs::write(out_dir.join("catalog.rs"), catalog_code)?;
     fs::write(out_dir.join("contract_impls.rs"), impls)?;
     Ok(())
+}
+
+/// The channel enum's name: `Command`, `Event` or `Reply` (no record has these names).
+fn channel_enum(kind: &str) -> &'static str {
+    match kind {
+        "commands" => "Command",
+        "events" => "Event",
+        "replies" => "Reply",
+        _ => "Record",
+    }
 }
 
 /// `ftgo.order.commands` -> ("order", "commands").

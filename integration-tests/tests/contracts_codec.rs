@@ -410,3 +410,34 @@ async fn an_unreachable_registry_is_transient() -> Result<()> {
     ensure!(error.is_transient());
     Ok(())
 }
+
+/// A consumer decodes a channel into its enum and matches; a record of another channel is
+/// refused with the reason a dead letter would carry.
+#[tokio::test]
+async fn a_channel_decodes_into_its_enum_and_refuses_other_records() -> Result<()> {
+    use contracts::Channel;
+    use contracts::order::{commands::Command, events::Event, events::OrderCreated};
+    let codec = codec()?;
+    let (order, bytes) = create_order_bytes(&codec).await?;
+    let decoded = codec.decode_value(CreateOrder::TOPIC, &bytes).await?;
+    let command = Command::from_decoded(decoded)?;
+    ensure!(command.key() == order.key());
+    let Command::CreateOrder(decoded_order) = command else {
+        bail!("not a CreateOrder: {command:?}");
+    };
+    ensure!(decoded_order == order);
+
+    let schema = Schema::parse_str(OrderCreated::SCHEMA)?;
+    let created: OrderCreated = apache_avro::from_value(&sample_value(&schema, 6)?)?;
+    let event_bytes = codec.encode(&created).await?;
+    let event = codec
+        .decode_value(OrderCreated::TOPIC, &event_bytes)
+        .await?;
+    ensure!(matches!(Event::from_decoded(event.clone())?, Event::OrderCreated(e) if e == created));
+    let refused = Command::from_decoded(event).expect_err("an event is not a command");
+    ensure!(
+        refused.reason() == "record-not-allowed-on-topic",
+        "{refused}"
+    );
+    Ok(())
+}

@@ -108,6 +108,23 @@ pub struct Decoded {
     pub value: Value,
 }
 
+impl Decoded {
+    /// The record as its Rust type `T`; a value of another record is refused.
+    pub fn into_record<T: Contract>(self) -> Result<T, DecodeError> {
+        if self.full_name != T::FULL_NAME {
+            return Err(DecodeError::RecordNotAllowed {
+                topic: self.topic,
+                record: self.full_name,
+            });
+        }
+        apache_avro::from_value(&self.value).map_err(|e| DecodeError::InvalidContent {
+            record: self.full_name.clone(),
+            id: self.schema_id,
+            detail: e.to_string(),
+        })
+    }
+}
+
 self_cell::self_cell!(
     /// One of our schemas with a writer over it: named types are resolved once, not per message.
     struct SchemaWriter {

@@ -7,6 +7,8 @@
 //!   addresses, line items) live in a module named after the record.
 //! - [`Contract`]: what every top-level record knows about itself: its topic, full name, key
 //!   and schema.
+//! - [`Channel`]: one enum per channel (`Command`, `Event` or `Reply` in the channel's module),
+//!   a variant per record type: what a consumer of the channel matches on.
 //! - [`catalog`]: the table of channels, records, key fields and compatibility levels, from
 //!   `schemas/catalog.toml`.
 //! - [`catalog_file`]: reading and validating a schemas directory at run time (tools).
@@ -35,6 +37,18 @@ pub trait Contract: serde::Serialize + serde::de::DeserializeOwned {
     const SCHEMA: &'static str;
     /// The Kafka record key: the value of the record's key field (an order, consumer or
     /// restaurant id), so all messages about one entity share a partition.
+    fn key(&self) -> String;
+}
+
+/// Any record of one channel: an enum with a variant per record type of the topic
+/// (`order::commands::Command::CreateOrder(..)`), generated for every channel. A consumer
+/// decodes into it and matches.
+pub trait Channel: Sized {
+    /// The topic.
+    const TOPIC: &'static str;
+    /// The typed record of a decoded value; a record the channel does not carry is refused.
+    fn from_decoded(decoded: Decoded) -> Result<Self, DecodeError>;
+    /// The record's Kafka key.
     fn key(&self) -> String;
 }
 

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use contracts::{Codec, DecodeError, Decoded};
+use std::marker::PhantomData;
+
+use contracts::{Channel, Codec, DecodeError, Decoded};
 use messaging::{Decoder, HandlerError, Received, header};
 
 /// Decodes a message's payload with the [`Codec`] (the writer's schema by id from the
@@ -61,5 +63,40 @@ impl Decoder for CatalogDecoder {
             ));
         }
         Ok(decoded)
+    }
+}
+
+/// Decodes a channel's messages into its typed enum (`order::commands::Command`, ...), with the
+/// checks of [`CatalogDecoder`]: what a service's handler matches on.
+#[derive(Debug)]
+pub struct ChannelDecoder<C> {
+    inner: CatalogDecoder,
+    channel: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for ChannelDecoder<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            channel: PhantomData,
+        }
+    }
+}
+
+impl<C: Channel> ChannelDecoder<C> {
+    pub fn new(codec: Arc<Codec>) -> Self {
+        Self {
+            inner: CatalogDecoder::new(codec),
+            channel: PhantomData,
+        }
+    }
+}
+
+impl<C: Channel + Send> Decoder for ChannelDecoder<C> {
+    type Value = C;
+
+    async fn decode(&self, message: &Received) -> Result<C, HandlerError> {
+        let decoded = self.inner.decode(message).await?;
+        C::from_decoded(decoded).map_err(failure)
     }
 }

@@ -8,7 +8,8 @@
 //!   consumer lag) and the [`Measured`] layer.
 //! - [`shutdown`]: a token cancelled by SIGTERM or Ctrl-C.
 //! - [`decode`]: [`CatalogDecoder`], the [`messaging::Decoder`] for our messages: Avro in the
-//!   Confluent wire format through the registry, each failure mapped to its dead-letter reason.
+//!   Confluent wire format through the registry, each failure mapped to its dead-letter reason;
+//!   [`ChannelDecoder`], the same into a channel's typed enum.
 
 pub mod decode;
 pub mod http;
@@ -17,7 +18,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use decode::CatalogDecoder;
+pub use decode::{CatalogDecoder, ChannelDecoder};
 pub use http::Health;
 pub use metrics::{Measured, Metrics};
 pub use settings::{Settings, SettingsError};

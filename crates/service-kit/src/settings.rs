@@ -112,6 +112,8 @@ mod tests {
     #[test]
     fn defaults_fit_the_local_platform_and_the_environment_overrides_them() {
         figment::Jail::expect_with(|jail| {
+            // The defaults, whatever the shell running the tests exports (deploy/local/env).
+            jail.clear_env();
             let settings = Settings::load("kitchen").expect("defaults");
             assert_eq!(settings.kafka.bootstrap_servers, "127.0.0.1:9092");
             assert_eq!(
@@ -139,6 +141,7 @@ mod tests {
     #[test]
     fn a_bad_value_names_the_setting() {
         figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("FTGO_HTTP__PORT", "eighty");
             let error = Settings::load("order").expect_err("not a port");
             let text = error.to_string();
