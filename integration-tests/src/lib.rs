@@ -1,1 +1,50 @@
-//! Tests live in `tests/`; this library is empty on purpose.
+//! What the tests (`tests/`) and the processes they start (`src/bin/`) share.
+//!
+//! # Layout
+//! - [`Effects`]: the idempotent consumers' effect in the outbox tests: a row per message in
+//!   `effects` ([`EFFECTS_TABLE`]), in the handler's transaction.
+//! - [`init_logging`]: the processes' log output (stderr, `RUST_LOG`, default info).
+
+use messaging::{HandlerError, Received};
+use outbox::TransactionalHandler;
+use sqlx::PgConnection;
+
+/// The table [`Effects`] writes: one row per handled message, in handling order.
+pub const EFFECTS_TABLE: &str = "CREATE TABLE effects (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id text NOT NULL, key text NOT NULL, sequence int NOT NULL)";
+
+/// The effect of a message whose payload is a decimal sequence number: a row in `effects`.
+#[derive(Debug, Clone, Copy)]
+pub struct Effects;
+
+impl TransactionalHandler<()> for Effects {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        message: &Received,
+        _: (),
+    ) -> Result<(), HandlerError> {
+        let sequence: i32 = String::from_utf8_lossy(&message.message.payload)
+            .parse()
+            .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+        sqlx::query("INSERT INTO effects (message_id, key, sequence) VALUES ($1, $2, $3)")
+            .bind(message.message.id())
+            .bind(message.message.key.as_deref().unwrap_or("-"))
+            .bind(sequence)
+            .execute(tx)
+            .await
+            .map_err(HandlerError::transient)?;
+        Ok(())
+    }
+}
+
+/// Logs to stderr, `RUST_LOG` choosing what (default `info`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use integration_tests::{EFFECTS_TABLE, Effects};
 use kafka::KafkaPublisher;
-use messaging::{Handler, HandlerError, Message, Received, header};
-use outbox::{Idempotent, PollingRelay, RelayOutcome, RelaySettings, TransactionalHandler};
-use sqlx::{PgConnection, PgPool};
+use messaging::{Handler, Message, Received, header};
+use outbox::{Idempotent, PollingRelay, RelayOutcome, RelaySettings};
+use sqlx::PgPool;
 use test_support::{Platform, TestDatabase, TestTopic, read_records};
 use tokio_util::sync::CancellationToken;
 
@@ -206,37 +207,12 @@ async fn concurrent_writers_and_two_relays_keep_every_keys_order() -> Result<()>
     Ok(())
 }
 
-/// Counts handled messages in the service's table, in the handler's transaction.
-struct CountEffects;
-
-impl TransactionalHandler<()> for CountEffects {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        message: &Received,
-        _: (),
-    ) -> Result<(), HandlerError> {
-        sqlx::query("INSERT INTO effects (message_id) VALUES ($1)")
-            .bind(message.message.id())
-            .execute(tx)
-            .await
-            .map_err(HandlerError::transient)?;
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_message_delivered_twice_has_one_effect() -> Result<()> {
     let database = database().await?;
     let pool = database.pool();
-    sqlx::query("CREATE TABLE effects (message_id text NOT NULL)")
-        .execute(pool)
-        .await?;
-    let handler = Arc::new(Idempotent::new(
-        pool.clone(),
-        "kitchen-service",
-        CountEffects,
-    ));
+    sqlx::query(EFFECTS_TABLE).execute(pool).await?;
+    let handler = Arc::new(Idempotent::new(pool.clone(), "kitchen-service", Effects));
     let message = Received {
         message: sequence_message("order-1", 0),
         origin: messaging::Origin {
@@ -262,7 +238,7 @@ async fn a_message_delivered_twice_has_one_effect() -> Result<()> {
         .await?;
     ensure!(effects == 2, "{effects} effects of 2 messages");
     // Another group handles the same message once for itself.
-    Idempotent::new(pool.clone(), "accounting-service", CountEffects)
+    Idempotent::new(pool.clone(), "accounting-service", Effects)
         .handle(&message)
         .await?;
     let effects: i64 = sqlx::query_scalar("SELECT count(*) FROM effects")

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use integration_tests::Effects;
 use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
 use outbox::{Idempotent, PollingRelay, RelaySettings};
-use outbox_common::{Effects, Run, TOTAL, local, write_through_outages};
+use outbox_common::{Run, TOTAL, local, write_through_outages};
 use test_support::Platform;
 use tokio_util::sync::CancellationToken;
 

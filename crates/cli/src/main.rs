@@ -48,15 +48,8 @@ enum Command {
         /// The schemas directory (with catalog.toml).
         #[arg(long, global = true, default_value = "schemas", value_name = "DIR")]
         dir: PathBuf,
-        /// The schema registry's Confluent-compatible API.
-        #[arg(
-            long,
-            global = true,
-            env = "FTGO_SCHEMA_REGISTRY__URL",
-            default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
-            value_name = "URL"
-        )]
-        registry: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Shows a topic's records as they arrive: key, partition, offset, type and the value
     /// decoded as JSON (with --headers, every header too).
@@ -81,37 +74,46 @@ enum Command {
         /// Stop when nothing arrives for this long (e.g. 5s).
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         idle_timeout: Option<std::time::Duration>,
-        /// Kafka's bootstrap servers.
-        #[arg(
-            long,
-            env = "FTGO_KAFKA__BOOTSTRAP_SERVERS",
-            default_value = "127.0.0.1:9092",
-            value_name = "HOST:PORT"
-        )]
-        bootstrap_servers: String,
-        /// The schema registry's Confluent-compatible API.
-        #[arg(
-            long,
-            env = "FTGO_SCHEMA_REGISTRY__URL",
-            default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
-            value_name = "URL"
-        )]
-        registry: String,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Dead letters: what a consumer group could not handle, why, and sending it again.
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
-        /// Kafka's bootstrap servers.
-        #[arg(
-            long,
-            global = true,
-            env = "FTGO_KAFKA__BOOTSTRAP_SERVERS",
-            default_value = "127.0.0.1:9092",
-            value_name = "HOST:PORT"
-        )]
-        bootstrap_servers: String,
+        #[command(flatten)]
+        kafka: KafkaArgs,
     },
+}
+
+/// Where the schema registry is (every command that reads Avro).
+#[derive(Debug, clap::Args)]
+struct RegistryArgs {
+    /// The schema registry's Confluent-compatible API.
+    #[arg(
+        long = "registry",
+        global = true,
+        env = "FTGO_SCHEMA_REGISTRY__URL",
+        default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
+        value_name = "URL"
+    )]
+    url: String,
+}
+
+/// Where Kafka is (every command that reads or writes topics).
+#[derive(Debug, clap::Args)]
+struct KafkaArgs {
+    /// Kafka's bootstrap servers.
+    #[arg(
+        long,
+        global = true,
+        env = "FTGO_KAFKA__BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092",
+        value_name = "HOST:PORT"
+    )]
+    bootstrap_servers: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,14 +132,8 @@ enum DlqCommand {
         /// Where the letter is, as `ftgo dlq list` prints it.
         #[arg(value_parser = dlq::parse_position, value_name = "PARTITION:OFFSET")]
         position: (i32, i64),
-        /// The schema registry's Confluent-compatible API, to decode the payload.
-        #[arg(
-            long,
-            env = "FTGO_SCHEMA_REGISTRY__URL",
-            default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
-            value_name = "URL"
-        )]
-        registry: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Sends dead letters back to the topic they came from: same key, headers, bytes and id.
     Replay {
@@ -182,7 +178,7 @@ async fn main() -> ExitCode {
             dir,
             registry,
         } => {
-            let registry = registry::Registry::new(&registry);
+            let registry = registry::Registry::new(&registry.url);
             match command {
                 SchemasCommand::Register => schemas::register(&dir, &registry).await,
                 SchemasCommand::Check => schemas::check(&dir, &registry).await,
@@ -197,7 +193,7 @@ async fn main() -> ExitCode {
             headers,
             max,
             idle_timeout,
-            bootstrap_servers,
+            kafka,
             registry,
         } => {
             let options = tail::Options {
@@ -209,35 +205,35 @@ async fn main() -> ExitCode {
                 max,
                 idle_timeout,
             };
-            tail::tail(&bootstrap_servers, &registry, &options).await
+            tail::tail(&kafka.bootstrap_servers, &registry.url, &options).await
         }
-        Command::Dlq {
-            command,
-            bootstrap_servers: bootstrap,
-        } => match command {
-            DlqCommand::List {
-                group_or_topic,
-                reason,
-            } => dlq::list(&bootstrap, &group_or_topic, reason.as_deref()),
-            DlqCommand::Show {
-                group_or_topic,
-                position,
-                registry,
-            } => dlq::show(&bootstrap, &registry, &group_or_topic, position).await,
-            DlqCommand::Replay {
-                group_or_topic,
-                positions,
-                reason,
-                all,
-            } => {
-                let selection = dlq::Selection {
+        Command::Dlq { command, kafka } => {
+            let bootstrap = kafka.bootstrap_servers;
+            match command {
+                DlqCommand::List {
+                    group_or_topic,
+                    reason,
+                } => dlq::list(&bootstrap, &group_or_topic, reason.as_deref()),
+                DlqCommand::Show {
+                    group_or_topic,
+                    position,
+                    registry,
+                } => dlq::show(&bootstrap, &registry.url, &group_or_topic, position).await,
+                DlqCommand::Replay {
+                    group_or_topic,
                     positions,
                     reason,
                     all,
-                };
-                dlq::replay(&bootstrap, &group_or_topic, &selection).await
+                } => {
+                    let selection = dlq::Selection {
+                        positions,
+                        reason,
+                        all,
+                    };
+                    dlq::replay(&bootstrap, &group_or_topic, &selection).await
+                }
             }
-        },
+        }
     };
     match result {
         Ok(code) => code,

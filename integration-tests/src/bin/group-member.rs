@@ -12,18 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use integration_tests::init_logging;
 use kafka::{ConsumerRunner, ConsumerSettings};
 use messaging::{HandlerError, Received, handler_fn};
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    // Logs (rebalances, commits) to stderr; RUST_LOG picks what (default: info).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let args: Vec<String> = std::env::args().collect();
     let [_, topic, group, name, out, work_ms] = args.as_slice() else {
         anyhow::bail!("usage: group-member TOPIC GROUP NAME OUT_FILE WORK_MS");

@@ -13,34 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::{Effects, init_logging};
 use kafka::{ConsumerRunner, ConsumerSettings};
 use messaging::{Handler, HandlerError, Received};
-use outbox::{Idempotent, TransactionalHandler};
-use sqlx::PgConnection;
-
-/// The effect: a row per handled message.
-struct Effects;
-
-impl TransactionalHandler<()> for Effects {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        message: &Received,
-        _: (),
-    ) -> Result<(), HandlerError> {
-        let sequence: i32 = String::from_utf8_lossy(&message.message.payload)
-            .parse()
-            .map_err(|e| HandlerError::permanent("invalid-content", e))?;
-        sqlx::query("INSERT INTO effects (message_id, key, sequence) VALUES ($1, $2, $3)")
-            .bind(message.message.id())
-            .bind(message.message.key.as_deref())
-            .bind(sequence)
-            .execute(tx)
-            .await
-            .map_err(HandlerError::transient)?;
-        Ok(())
-    }
-}
+use outbox::Idempotent;
 
 /// Records every delivery, then handles; kills the process after the Nth success if asked.
 struct Consumer {
@@ -74,12 +50,7 @@ impl Handler for Consumer {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [topic, group, url, deliveries] = args.as_slice() else {
         bail!("usage: outbox-consumer TOPIC GROUP DATABASE_URL DELIVERIES_FILE");

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
+use integration_tests::init_logging;
 use kafka::KafkaPublisher;
 use messaging::{Delivery, Message, PublishError, Publisher};
 use outbox::{PollingRelay, RelaySettings, TailingRelay, TailingSettings};
@@ -42,12 +43,7 @@ impl Publisher for CrashAfter {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let limit = match std::env::var("FTGO_CRASH_AFTER_ACKS") {
         Ok(n) => Some(n.parse().context("FTGO_CRASH_AFTER_ACKS")?),

@@ -10,9 +10,8 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use messaging::{HandlerError, Message, Received};
-use outbox::TransactionalHandler;
-use sqlx::{PgConnection, PgPool};
+use messaging::Message;
+use sqlx::PgPool;
 use test_support::{Platform, TestDatabase, TestTopic, unique_group, unique_suffix};
 
 pub const KEYS: u32 = 50;
@@ -30,13 +29,9 @@ impl Run {
     pub async fn new(purpose: &str) -> Result<Self> {
         let database = TestDatabase::create().await?;
         outbox::install(database.pool()).await?;
-        sqlx::query(
-            "CREATE TABLE effects (
-                 id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                 message_id text NOT NULL, key text NOT NULL, sequence int NOT NULL)",
-        )
-        .execute(database.pool())
-        .await?;
+        sqlx::query(integration_tests::EFFECTS_TABLE)
+            .execute(database.pool())
+            .await?;
         let dir = std::env::temp_dir().join(format!("ftgo-{purpose}-{}", unique_suffix()));
         std::fs::create_dir_all(&dir)?;
         Ok(Self {
@@ -186,30 +181,6 @@ pub fn terminate(child: &mut Child) -> Result<()> {
         .status()?;
     ensure!(child.wait()?.success(), "did not stop cleanly");
     Ok(())
-}
-
-/// The service's handler in-process: survives the restarts by retrying transient failures.
-pub struct Effects;
-
-impl TransactionalHandler<()> for Effects {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        message: &Received,
-        _: (),
-    ) -> Result<(), HandlerError> {
-        let sequence: i32 = String::from_utf8_lossy(&message.message.payload)
-            .parse()
-            .map_err(|e| HandlerError::permanent("invalid-content", e))?;
-        sqlx::query("INSERT INTO effects (message_id, key, sequence) VALUES ($1, $2, $3)")
-            .bind(message.message.id())
-            .bind(message.message.key.as_deref())
-            .bind(sequence)
-            .execute(tx)
-            .await
-            .map_err(HandlerError::transient)?;
-        Ok(())
-    }
 }
 
 pub fn local(script: &str, args: &[&str]) -> Result<()> {
