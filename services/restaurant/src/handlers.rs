@@ -1,0 +1,199 @@
+//! The restaurant commands: each changes the service's tables and appends the event that tells
+//! others, in the transaction `Idempotent` opened.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use contracts::restaurant::commands::{Command, CreateRestaurant, ReviseMenu};
+use contracts::restaurant::events::{MenuRevised, RestaurantCreated};
+use contracts::{Codec, Contract, EncodeError};
+use messaging::message::AVRO_CONTENT_TYPE;
+use messaging::{HandlerError, Message, Received, follow, header};
+use outbox::TransactionalHandler;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::PgConnection;
+
+/// Where the events say they come from (`ce_source`).
+pub const SOURCE: &str = "/ftgo/restaurant-service";
+
+/// A command the domain refuses for good: dead-lettered with this reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(String);
+
+/// Handles `ftgo.restaurant.commands`.
+#[derive(Debug, Clone)]
+pub struct RestaurantCommands {
+    codec: Arc<Codec>,
+}
+
+impl RestaurantCommands {
+    pub fn new(codec: Arc<Codec>) -> Self {
+        Self { codec }
+    }
+
+    async fn create(
+        &self,
+        tx: &mut PgConnection,
+        cause: &Received,
+        command: CreateRestaurant,
+    ) -> Result<(), HandlerError> {
+        let address = serde_json::to_string(&command.address)
+            .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+        let inserted = sqlx::query(
+            "INSERT INTO restaurants (id, name, address) VALUES ($1, $2, $3::jsonb)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(command.restaurant_id)
+        .bind(&command.name)
+        .bind(address)
+        .execute(&mut *tx)
+        .await
+        .map_err(HandlerError::transient)?;
+        if inserted.rows_affected() == 0 {
+            return Err(HandlerError::permanent(
+                "restaurant-exists",
+                Refused(format!(
+                    "restaurant {} exists already",
+                    command.restaurant_id
+                )),
+            ));
+        }
+        replace_menu(tx, command.restaurant_id, &command.menu_items).await?;
+        let event = RestaurantCreated {
+            restaurant_id: command.restaurant_id,
+            name: command.name,
+            address: same_shape(&command.address)?,
+            menu_items: same_shape(&command.menu_items)?,
+            created_at: now_ms(),
+        };
+        self.emit(tx, cause, &event).await
+    }
+
+    async fn revise(
+        &self,
+        tx: &mut PgConnection,
+        cause: &Received,
+        command: ReviseMenu,
+    ) -> Result<(), HandlerError> {
+        let updated =
+            sqlx::query("UPDATE restaurants SET menu_version = menu_version + 1 WHERE id = $1")
+                .bind(command.restaurant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(HandlerError::transient)?;
+        if updated.rows_affected() == 0 {
+            return Err(HandlerError::permanent(
+                "unknown-restaurant",
+                Refused(format!("no restaurant {}", command.restaurant_id)),
+            ));
+        }
+        replace_menu(tx, command.restaurant_id, &command.menu_items).await?;
+        let event = MenuRevised {
+            restaurant_id: command.restaurant_id,
+            menu_items: same_shape(&command.menu_items)?,
+            revised_at: now_ms(),
+        };
+        self.emit(tx, cause, &event).await
+    }
+
+    /// Appends `event` to the outbox, in the conversation and trace of `cause`.
+    async fn emit<T: Contract>(
+        &self,
+        tx: &mut PgConnection,
+        cause: &Received,
+        event: &T,
+    ) -> Result<(), HandlerError> {
+        let bytes = self
+            .codec
+            .encode(event)
+            .await
+            .map_err(|error| match error {
+                EncodeError::Registry { .. } => HandlerError::transient(error),
+                other => HandlerError::permanent("handler-failed", other),
+            })?;
+        let message = Message::new(Some(event.key()), bytes)
+            .with_header(header::TYPE, T::FULL_NAME)
+            .with_header(header::SOURCE, SOURCE)
+            .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE);
+        outbox::append(tx, T::TOPIC, &follow(message, cause))
+            .await
+            .map_err(HandlerError::transient)
+    }
+}
+
+impl TransactionalHandler<Command> for RestaurantCommands {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        message: &Received,
+        command: Command,
+    ) -> Result<(), HandlerError> {
+        match command {
+            Command::CreateRestaurant(create) => self.create(tx, message, create).await,
+            Command::ReviseMenu(revise) => self.revise(tx, message, revise).await,
+        }
+    }
+}
+
+/// The menu's items, as `items` says (the revision replaces them all).
+async fn replace_menu<I: Serialize>(
+    tx: &mut PgConnection,
+    restaurant: uuid::Uuid,
+    items: &[I],
+) -> Result<(), HandlerError> {
+    #[derive(serde::Deserialize)]
+    struct Item {
+        id: String,
+        name: String,
+        price: Price,
+    }
+    #[derive(serde::Deserialize)]
+    struct Price {
+        #[serde(rename = "amountMinor")]
+        amount_minor: i64,
+        currency: String,
+    }
+    sqlx::query("DELETE FROM menu_items WHERE restaurant_id = $1")
+        .bind(restaurant)
+        .execute(&mut *tx)
+        .await
+        .map_err(HandlerError::transient)?;
+    for item in items {
+        let item: Item = same_shape(item)?;
+        if item.price.amount_minor < 0 {
+            return Err(HandlerError::permanent(
+                "invalid-content",
+                Refused(format!("menu item {} has a negative price", item.id)),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO menu_items (restaurant_id, item_id, name, price_minor, currency)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(restaurant)
+        .bind(&item.id)
+        .bind(&item.name)
+        .bind(item.price.amount_minor)
+        .bind(&item.price.currency)
+        .execute(&mut *tx)
+        .await
+        .map_err(HandlerError::transient)?;
+    }
+    Ok(())
+}
+
+/// The command's nested types and the event's are generated apart but have the same fields:
+/// one becomes the other through their serde form.
+fn same_shape<A: Serialize, B: DeserializeOwned>(a: &A) -> Result<B, HandlerError> {
+    serde_json::to_value(a)
+        .and_then(serde_json::from_value)
+        .map_err(|e| HandlerError::permanent("handler-failed", e))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

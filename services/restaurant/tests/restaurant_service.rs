@@ -1,0 +1,169 @@
+//! The restaurant service in-process over the real platform, on a database and a consumer group
+//! of its own: a command becomes state and an event; the same message twice has one effect; a
+//! second restaurant with the same id is dead-lettered with its reason; the HTTP port reports
+//! readiness and metrics.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use contracts::restaurant::commands::create_restaurant::{Address, MenuItem, Money};
+use contracts::restaurant::commands::{CreateRestaurant, ReviseMenu, revise_menu};
+use contracts::restaurant::events::Event;
+use contracts::{Channel, Codec, Contract};
+use kafka::KafkaPublisher;
+use messaging::message::AVRO_CONTENT_TYPE;
+use messaging::{Message, Publisher, Received, header};
+use restaurant_service::{Options, Running};
+use service_kit::Settings;
+use test_support::{Platform, TestDatabase, unique_group};
+use tokio_util::sync::CancellationToken;
+
+async fn command<T: Contract>(codec: &Codec, command: &T) -> Result<Message> {
+    Ok(
+        Message::new(Some(command.key()), codec.encode(command).await?)
+            .with_header(header::TYPE, T::FULL_NAME)
+            .with_header(header::SOURCE, "/ftgo/test")
+            .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE),
+    )
+}
+
+/// The records of `topic` with `key`, waiting until there are `count`.
+async fn records_of(topic: &str, key: &str, count: usize) -> Result<Vec<Received>> {
+    let bootstrap = Platform::from_env().bootstrap_servers;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let records: Vec<Received> = kafka::read_topic(&bootstrap, topic, Duration::from_secs(30))?
+            .into_iter()
+            .filter(|r| r.message.key.as_deref() == Some(key))
+            .collect();
+        if records.len() >= count {
+            return Ok(records);
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {count} records of {key} on {topic}",
+            records.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_become_state_and_events_once_and_refusals_become_dead_letters() -> Result<()> {
+    service_kit::init_test_subscriber();
+    let platform = Platform::from_env();
+    let database = TestDatabase::create().await?;
+    let settings = Settings::from_figment(
+        Settings::figment("restaurant")
+            .merge(("database.url", database.url()))
+            .merge(("http.port", 0)),
+    )?;
+    let group = unique_group("restaurant-service");
+    let stop = CancellationToken::new();
+    let (started, running) = tokio::sync::oneshot::channel();
+    let service = tokio::spawn(restaurant_service::run(
+        settings,
+        Options {
+            group: group.clone(),
+        },
+        stop.clone().cancelled_owned(),
+        Some(started),
+    ));
+    let Running { http } = running.await.context("the service did not start")?;
+    let ready = reqwest::get(format!("http://{http}/health/ready")).await?;
+    ensure!(ready.status() == 200, "not ready: {}", ready.text().await?);
+
+    let codec = Codec::for_catalog(&platform.schema_registry_url)?;
+    let publisher = KafkaPublisher::new(&platform.bootstrap_servers, "restaurant-test")?;
+    let id = uuid::Uuid::new_v4();
+    let item = |id: &str, minor| MenuItem {
+        id: id.into(),
+        name: format!("dish {id}"),
+        price: Money {
+            amount_minor: minor,
+            currency: "USD".into(),
+        },
+    };
+    let create = CreateRestaurant {
+        restaurant_id: id,
+        name: "Ajanta".into(),
+        address: Address {
+            street1: "1 Main St".into(),
+            street2: None,
+            city: "Oakland".into(),
+            state: "CA".into(),
+            zip: "94611".into(),
+        },
+        menu_items: vec![item("chicken-vindaloo", 1299), item("naan", 399)],
+    };
+    let create_message = command(&codec, &create).await?;
+    let topic = CreateRestaurant::TOPIC;
+    publisher.publish(topic, &create_message).await?;
+    publisher.publish(topic, &create_message).await?; // delivered twice: one effect
+    let again = command(&codec, &create).await?; // a new message for the same restaurant
+    publisher.publish(topic, &again).await?;
+    let revise = ReviseMenu {
+        restaurant_id: id,
+        menu_items: vec![revise_menu::MenuItem {
+            id: "naan".into(),
+            name: "garlic naan".into(),
+            price: revise_menu::Money {
+                amount_minor: 449,
+                currency: "USD".into(),
+            },
+        }],
+    };
+    publisher
+        .publish(topic, &command(&codec, &revise).await?)
+        .await?;
+
+    let events = records_of("ftgo.restaurant.events", &id.to_string(), 2).await?;
+    ensure!(events.len() == 2, "{} events", events.len());
+    let created = &events[0].message;
+    ensure!(created.headers.get(header::TYPE) == Some("ftgo.restaurant.events.RestaurantCreated"));
+    ensure!(created.headers.get(header::CAUSATION_ID) == create_message.id());
+    ensure!(created.headers.get(header::SOURCE) == Some(restaurant_service::handlers::SOURCE));
+    let decoded = codec
+        .decode_value("ftgo.restaurant.events", &created.payload)
+        .await?;
+    let Event::RestaurantCreated(event) = Event::from_decoded(decoded)? else {
+        anyhow::bail!("not RestaurantCreated");
+    };
+    ensure!(event.name == "Ajanta" && event.menu_items.len() == 2);
+    let decoded = codec
+        .decode_value("ftgo.restaurant.events", &events[1].message.payload)
+        .await?;
+    ensure!(
+        matches!(Event::from_decoded(decoded)?, Event::MenuRevised(m) if m.menu_items.len() == 1)
+    );
+
+    let letters = records_of("ftgo.restaurant-service.dlt", &id.to_string(), 1).await?;
+    ensure!(letters.len() == 1, "{} dead letters", letters.len());
+    let letter = &letters[0].message;
+    ensure!(letter.id() == again.id());
+    ensure!(letter.headers.get(header::dead_letter::REASON) == Some("restaurant-exists"));
+    ensure!(letter.headers.get(header::dead_letter::GROUP) == Some(group.as_str()));
+
+    let (version, items): (i32, i64) = sqlx::query_as(
+        "SELECT menu_version, (SELECT count(*) FROM menu_items WHERE restaurant_id = $1)
+         FROM restaurants WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(database.pool())
+    .await?;
+    ensure!(
+        version == 2 && items == 1,
+        "version {version}, {items} items"
+    );
+    let metrics = reqwest::get(format!("http://{http}/metrics"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        metrics.contains(r#"outcome="restaurant-exists"} 1"#),
+        "{metrics}"
+    );
+    stop.cancel();
+    service.await??;
+    Ok(())
+}
