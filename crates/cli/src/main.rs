@@ -54,26 +54,8 @@ enum Command {
     /// Shows a topic's records as they arrive: key, partition, offset, type and the value
     /// decoded as JSON (with --headers, every header too).
     Tail {
-        /// The topic, e.g. ftgo.order.events.
-        topic: String,
-        /// Start at the beginning of every partition instead of the end.
-        #[arg(long)]
-        from_beginning: bool,
-        /// Only records with this key (an order, consumer or restaurant id).
-        #[arg(long)]
-        key: Option<String>,
-        /// Only records of this type: full name or name (OrderCreated).
-        #[arg(long = "type", value_name = "TYPE")]
-        record_type: Option<String>,
-        /// Show every header under each record.
-        #[arg(long)]
-        headers: bool,
-        /// Stop after this many records.
-        #[arg(long, value_name = "N")]
-        max: Option<usize>,
-        /// Stop when nothing arrives for this long (e.g. 5s).
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        idle_timeout: Option<std::time::Duration>,
+        #[command(flatten)]
+        options: tail::Options,
         #[command(flatten)]
         kafka: KafkaArgs,
         #[command(flatten)]
@@ -186,27 +168,10 @@ async fn main() -> ExitCode {
             }
         }
         Command::Tail {
-            topic,
-            from_beginning,
-            key,
-            record_type,
-            headers,
-            max,
-            idle_timeout,
+            options,
             kafka,
             registry,
-        } => {
-            let options = tail::Options {
-                topic,
-                from_beginning,
-                key,
-                record_type,
-                headers,
-                max,
-                idle_timeout,
-            };
-            tail::tail(&kafka.bootstrap_servers, &registry.url, &options).await
-        }
+        } => tail::tail(&kafka.bootstrap_servers, &registry.url, &options).await,
         Command::Dlq { command, kafka } => {
             let bootstrap = kafka.bootstrap_servers;
             match command {

@@ -16,17 +16,27 @@ use kafka::TopicTail;
 use messaging::{Received, header};
 
 /// What to show.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub struct Options {
+    /// The topic, e.g. ftgo.order.events.
     pub topic: String,
+    /// Start at the beginning of every partition instead of the end.
+    #[arg(long)]
     pub from_beginning: bool,
+    /// Only records with this key (an order, consumer or restaurant id).
+    #[arg(long)]
     pub key: Option<String>,
-    /// A record type: its full name or just its name (`OrderCreated`).
+    /// Only records of this type: full name or name (OrderCreated).
+    #[arg(long = "type", value_name = "TYPE")]
     pub record_type: Option<String>,
+    /// Show every header under each record.
+    #[arg(long)]
     pub headers: bool,
-    /// Stop after this many records are shown.
+    /// Stop after this many records.
+    #[arg(long, value_name = "N")]
     pub max: Option<usize>,
-    /// Stop when nothing arrives for this long.
+    /// Stop when nothing arrives for this long (e.g. 5s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub idle_timeout: Option<Duration>,
 }
 
