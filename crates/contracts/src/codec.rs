@@ -369,12 +369,7 @@ impl Codec {
                 .map_err(|e| invalid(e.to_string()))?;
             apache_avro::from_value(&value).map_err(|e| invalid(e.to_string()))?
         };
-        if !body.is_empty() {
-            return Err(invalid(format!(
-                "{} bytes left over after the record",
-                body.len()
-            )));
-        }
+        all_read(body).map_err(invalid)?;
         Ok(message)
     }
 
@@ -393,12 +388,7 @@ impl Codec {
             .borrow_dependent()
             .read_value(&mut body)
             .map_err(|e| invalid(e.to_string()))?;
-        if !body.is_empty() {
-            return Err(invalid(format!(
-                "{} bytes left over after the record",
-                body.len()
-            )));
-        }
+        all_read(body).map_err(invalid)?;
         Ok(Decoded {
             topic: topic.to_owned(),
             full_name: schemas.full_name.clone(),
@@ -424,12 +414,7 @@ impl Codec {
             .build()
             .and_then(|reader| reader.read_value(&mut body))
             .map_err(|e| invalid(e.to_string()))?;
-        if !body.is_empty() {
-            return Err(invalid(format!(
-                "{} bytes left over after the record",
-                body.len()
-            )));
-        }
+        all_read(body).map_err(invalid)?;
         Ok(Decoded {
             topic: String::new(),
             full_name: record.clone(),
@@ -518,6 +503,15 @@ fn full_name(schema: &Schema) -> Option<String> {
     match schema {
         Schema::Record(record) => Some(record.name.fullname(None)),
         _ => None,
+    }
+}
+
+/// Refuses a body with bytes after the record: the writer's schema does not describe them.
+fn all_read(body: &[u8]) -> Result<(), String> {
+    if body.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} bytes left over after the record", body.len()))
     }
 }
 
