@@ -138,9 +138,34 @@ struct GroupContext {
     /// Touched by the consumer thread only (in its loop and in rebalance callbacks, which run
     /// inside its polls); the lock is never contended.
     partitions: Mutex<Partitions>,
+    /// Where the lag from librdkafka's statistics goes, if anywhere.
+    lag: Mutex<Option<LagReporter>>,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// librdkafka's statistics, every [`LAG_INTERVAL`]: the consumer lag of each partition
+    /// this member fetches (high watermark minus position).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let reporter = self
+            .lag
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let Some(report) = reporter else { return };
+        let mut lag: Vec<(String, i32, i64)> = statistics
+            .topics
+            .iter()
+            .flat_map(|(topic, stats)| {
+                stats.partitions.iter().filter_map(move |(partition, p)| {
+                    (*partition >= 0 && p.desired && p.consumer_lag >= 0)
+                        .then(|| (topic.clone(), *partition, p.consumer_lag))
+                })
+            })
+            .collect();
+        lag.sort();
+        report(&lag);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -369,6 +394,14 @@ pub struct RunSummary {
     pub peak_buffered: usize,
 }
 
+/// Receives, every [`LAG_INTERVAL`], the lag of each partition this member owns: `(topic,
+/// partition, records behind the end)`. The whole list each time, so a revoked partition drops
+/// out.
+pub type LagReporter = Arc<dyn Fn(&[(String, i32, i64)]) + Send + Sync>;
+
+/// How often a member measures its lag.
+pub const LAG_INTERVAL: Duration = Duration::from_secs(2);
+
 /// One member of a consumer group, running a handler over its share of the partitions.
 pub struct ConsumerRunner {
     consumer: BaseConsumer<GroupContext>,
@@ -402,6 +435,10 @@ impl ConsumerRunner {
             // that must move; the others keep being handled.
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set(
+                "statistics.interval.ms",
+                LAG_INTERVAL.as_millis().to_string(),
+            )
+            .set(
                 "session.timeout.ms",
                 settings.session_timeout.as_millis().to_string(),
             )
@@ -411,6 +448,7 @@ impl ConsumerRunner {
                 max_buffered: settings.max_buffered_per_partition,
                 drain_timeout: settings.drain_timeout,
                 partitions: Mutex::default(),
+                lag: Mutex::default(),
             })
             .map_err(|source| KafkaError::Client {
                 what: "creating the consumer",
@@ -427,6 +465,18 @@ impl ConsumerRunner {
             consumer,
             settings: settings.clone(),
         })
+    }
+
+    /// Reports the member's lag per partition to `reporter` while it runs (librdkafka's own
+    /// statistics: no extra request to the broker).
+    pub fn with_lag_reporter(self, reporter: LagReporter) -> Self {
+        *self
+            .consumer
+            .context()
+            .lag
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reporter);
+        self
     }
 
     /// Handles records until `shutdown` completes, then drains: running handlers finish (for

@@ -8,15 +8,24 @@
 //!   committing on rebalance and shutdown, pausing partitions that are too far behind.
 //! - `reader`: [`read_topic`] (what a topic holds now) and [`TopicTail`] (following a topic),
 //!   for tools: no group, no commit.
+//! - [`admin`]: what tools ask about topics and groups without joining one: topics and
+//!   partitions, [`Watermarks`], a group's committed offsets ([`GroupOffsets`]), and
+//!   [`TopicFollower`] (following a topic from given offsets).
 //! - `partition`: the task that handles one partition's records in partition or key
 //!   [`Ordering`] and tracks up to where they are done.
 
+pub mod admin;
 pub mod consumer;
 mod partition;
 pub mod producer;
 mod reader;
 
-pub use consumer::{ConsumerRunner, ConsumerSettings, POLL_BATCH, RunSummary};
+pub use admin::{
+    GroupOffsets, TopicAdmin, TopicFollower, TopicInfo, Watermarks, committed_offsets, watermarks,
+};
+pub use consumer::{
+    ConsumerRunner, ConsumerSettings, LAG_INTERVAL, LagReporter, POLL_BATCH, RunSummary,
+};
 pub use partition::Ordering;
 pub use producer::KafkaPublisher;
 pub use reader::{TopicTail, read_topic};

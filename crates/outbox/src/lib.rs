@@ -10,11 +10,13 @@
 //! - [`tailing`]: [`TailingRelay`], which reads the outbox's inserts from the write-ahead log
 //!   (logical replication) and publishes them in commit order; `pgoutput` decodes the two
 //!   messages of the stream it needs.
+//! - [`leader`]: [`while_leader`], one active relay per service through an advisory lock.
 //! - [`inbox`]: [`Inbox`], the duplicate check, and [`Idempotent`], the handler shape every
 //!   service uses: one transaction for the duplicate check, the state change and the outbox.
 
 pub mod append;
 pub mod inbox;
+pub mod leader;
 mod pgoutput;
 pub mod polling;
 pub mod schema;
@@ -22,6 +24,7 @@ pub mod tailing;
 
 pub use append::append;
 pub use inbox::{Idempotent, Inbox, TransactionalHandler};
+pub use leader::while_leader;
 pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
 pub use schema::install;
 pub use tailing::{TailingRelay, TailingSettings, create_slot, drop_slot};

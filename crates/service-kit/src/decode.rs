@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use std::marker::PhantomData;
 
-use contracts::{Channel, Codec, DecodeError, Decoded};
+use contracts::{Codec, DecodeError, Decoded};
 use messaging::{Decoder, HandlerError, Received, header};
+
+use crate::inbound::Inbound;
 
 /// Decodes a message's payload with the [`Codec`] (the writer's schema by id from the
 /// registry, resolved to ours, the record checked against the topic's catalog entry), and
@@ -66,8 +68,9 @@ impl Decoder for CatalogDecoder {
     }
 }
 
-/// Decodes a channel's messages into its typed enum (`order::commands::Command`, ...), with the
-/// checks of [`CatalogDecoder`]: what a service's handler matches on.
+/// Decodes a channel's messages into its typed enum (`order::commands::Command`, ...), or the
+/// messages of several channels into an [`inbound!`](crate::inbound) enum, with the checks of
+/// [`CatalogDecoder`]: what a service's handler matches on.
 #[derive(Debug)]
 pub struct ChannelDecoder<C> {
     inner: CatalogDecoder,
@@ -83,7 +86,7 @@ impl<C> Clone for ChannelDecoder<C> {
     }
 }
 
-impl<C: Channel> ChannelDecoder<C> {
+impl<C: Inbound> ChannelDecoder<C> {
     pub fn new(codec: Arc<Codec>) -> Self {
         Self {
             inner: CatalogDecoder::new(codec),
@@ -92,7 +95,7 @@ impl<C: Channel> ChannelDecoder<C> {
     }
 }
 
-impl<C: Channel + Send> Decoder for ChannelDecoder<C> {
+impl<C: Inbound> Decoder for ChannelDecoder<C> {
     type Value = C;
 
     async fn decode(&self, message: &Received) -> Result<C, HandlerError> {

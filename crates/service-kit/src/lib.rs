@@ -1,25 +1,38 @@
 //! What every FTGO service shares on top of the messaging runtime.
 //!
 //! # Layout
+//! - [`service`]: [`Service`], the scaffolding of every service: database and migrations, the
+//!   consumer with the full layer stack, the outbox relay (one leader per service), the HTTP
+//!   port, graceful shutdown.
 //! - [`settings`]: [`Settings`], from local defaults and `FTGO_*` environment variables.
 //! - [`telemetry`]: the one tracing subscriber (`init_subscriber`, `init_test_subscriber`).
 //! - [`http`]: liveness, readiness ([`Health`]) and `/metrics` on the service's HTTP port.
 //! - [`metrics`]: [`Metrics`] (handled messages by outcome, handler latency, outbox backlog,
 //!   consumer lag) and the [`Measured`] layer.
 //! - [`shutdown`]: a token cancelled by SIGTERM or Ctrl-C.
+//! - [`inbound`]: [`Inbound`], the typed messages of the topics a service consumes, and the
+//!   [`inbound!`] macro for a service that consumes several channels.
 //! - [`decode`]: [`CatalogDecoder`], the [`messaging::Decoder`] for our messages: Avro in the
 //!   Confluent wire format through the registry, each failure mapped to its dead-letter reason;
-//!   [`ChannelDecoder`], the same into a channel's typed enum.
+//!   [`ChannelDecoder`], the same into an [`Inbound`] type.
+//! - [`outgoing`]: [`Outgoing`], events, commands and replies encoded and appended to the
+//!   outbox in the handler's transaction.
 
 pub mod decode;
 pub mod http;
+pub mod inbound;
 pub mod metrics;
+pub mod outgoing;
+pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use decode::{CatalogDecoder, ChannelDecoder};
 pub use http::Health;
+pub use inbound::Inbound;
 pub use metrics::{Measured, Metrics};
+pub use outgoing::Outgoing;
+pub use service::{Instance, Running, Service};
 pub use settings::{Settings, SettingsError};
 pub use telemetry::{init_subscriber, init_test_subscriber};

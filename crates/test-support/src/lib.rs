@@ -6,6 +6,7 @@
 //! - [`kafka`]: [`TestTopic`], a topic of its own per test, deleted with its registry subjects
 //!   when dropped; [`unique_group`] for a consumer group no other test shares.
 //! - [`postgres`]: [`TestDatabase`], a database of its own per test, dropped when dropped.
+//! - [`service`]: [`TestService`], a service in-process on a database and group of its own.
 //! - [`check_per_key_order`]: what at-least-once delivery with per-key order promises.
 //!
 //! Every resource has a random name, so tests run in parallel and in any order, and each is
@@ -15,11 +16,13 @@ mod kafka;
 mod ordering;
 mod platform;
 mod postgres;
+mod service;
 
 pub use kafka::{TestTopic, read_records, unique_group};
 pub use ordering::check_per_key_order;
 pub use platform::Platform;
 pub use postgres::TestDatabase;
+pub use service::{TestService, service_settings};
 
 /// A short random suffix for resource names: 12 hex digits of a v4 UUID.
 pub fn unique_suffix() -> String {

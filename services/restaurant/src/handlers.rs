@@ -1,21 +1,16 @@
 //! The restaurant commands: each changes the service's tables and appends the event that tells
 //! others, in the transaction `Idempotent` opened.
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use contracts::restaurant::commands::{Command, CreateRestaurant, ReviseMenu};
 use contracts::restaurant::events::{MenuRevised, RestaurantCreated};
-use contracts::{Codec, Contract, EncodeError};
-use messaging::message::AVRO_CONTENT_TYPE;
-use messaging::{HandlerError, Message, Received, follow, header};
+use messaging::{HandlerError, Received};
 use outbox::TransactionalHandler;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use service_kit::Outgoing;
 use sqlx::PgConnection;
-
-/// Where the events say they come from (`ce_source`).
-pub const SOURCE: &str = "/ftgo/restaurant-service";
 
 /// A command the domain refuses for good: dead-lettered with this reason.
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +20,12 @@ pub struct Refused(String);
 /// Handles `ftgo.restaurant.commands`.
 #[derive(Debug, Clone)]
 pub struct RestaurantCommands {
-    codec: Arc<Codec>,
+    outgoing: Outgoing,
 }
 
 impl RestaurantCommands {
-    pub fn new(codec: Arc<Codec>) -> Self {
-        Self { codec }
+    pub fn new(outgoing: Outgoing) -> Self {
+        Self { outgoing }
     }
 
     async fn create(
@@ -68,7 +63,7 @@ impl RestaurantCommands {
             menu_items: same_shape(&command.menu_items)?,
             created_at: now_ms(),
         };
-        self.emit(tx, cause, &event).await
+        self.outgoing.event(tx, Some(cause), &event).await
     }
 
     async fn revise(
@@ -95,31 +90,7 @@ impl RestaurantCommands {
             menu_items: same_shape(&command.menu_items)?,
             revised_at: now_ms(),
         };
-        self.emit(tx, cause, &event).await
-    }
-
-    /// Appends `event` to the outbox, in the conversation and trace of `cause`.
-    async fn emit<T: Contract>(
-        &self,
-        tx: &mut PgConnection,
-        cause: &Received,
-        event: &T,
-    ) -> Result<(), HandlerError> {
-        let bytes = self
-            .codec
-            .encode(event)
-            .await
-            .map_err(|error| match error {
-                EncodeError::Registry { .. } => HandlerError::transient(error),
-                other => HandlerError::permanent("handler-failed", other),
-            })?;
-        let message = Message::new(Some(event.key()), bytes)
-            .with_header(header::TYPE, T::FULL_NAME)
-            .with_header(header::SOURCE, SOURCE)
-            .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE);
-        outbox::append(tx, T::TOPIC, &follow(message, cause))
-            .await
-            .map_err(HandlerError::transient)
+        self.outgoing.event(tx, Some(cause), &event).await
     }
 }
 

@@ -11,7 +11,7 @@ async fn main() -> Result<()> {
     let shutdown = service_kit::shutdown::on_signal()?;
     restaurant_service::run(
         settings,
-        restaurant_service::Options::default(),
+        service_kit::Instance::of(restaurant_service::NAME),
         shutdown.cancelled_owned(),
         None,
     )

@@ -13,8 +13,8 @@ use contracts::{Channel, Codec, Contract};
 use kafka::KafkaPublisher;
 use messaging::message::AVRO_CONTENT_TYPE;
 use messaging::{Message, Publisher, Received, header};
-use restaurant_service::{Options, Running};
 use service_kit::Settings;
+use service_kit::{Instance, Running};
 use test_support::{Platform, TestDatabase, unique_group};
 use tokio_util::sync::CancellationToken;
 
@@ -63,9 +63,7 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
     let (started, running) = tokio::sync::oneshot::channel();
     let service = tokio::spawn(restaurant_service::run(
         settings,
-        Options {
-            group: group.clone(),
-        },
+        Instance::of(restaurant_service::NAME).in_group(group.clone()),
         stop.clone().cancelled_owned(),
         Some(started),
     ));
@@ -122,7 +120,7 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
     let created = &events[0].message;
     ensure!(created.headers.get(header::TYPE) == Some("ftgo.restaurant.events.RestaurantCreated"));
     ensure!(created.headers.get(header::CAUSATION_ID) == create_message.id());
-    ensure!(created.headers.get(header::SOURCE) == Some(restaurant_service::handlers::SOURCE));
+    ensure!(created.headers.get(header::SOURCE) == Some("/ftgo/restaurant-service"));
     let decoded = codec
         .decode_value("ftgo.restaurant.events", &created.payload)
         .await?;

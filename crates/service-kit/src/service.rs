@@ -1,0 +1,296 @@
+//! The scaffolding every service runs on: [`Service::start`] connects and migrates, and
+//! [`Service::run`] consumes the service's channels through the full layer stack while the
+//! outbox is relayed (by one instance of the service at a time) and the HTTP port answers,
+//! until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use contracts::Codec;
+use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher, LagReporter};
+use messaging::{DeadLetter, DeadLetterSettings, Decode, Retry, RetryPolicy, Traced};
+use outbox::{Idempotent, PollingRelay, RelaySettings, TransactionalHandler};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::decode::ChannelDecoder;
+use crate::http::{self, Health};
+use crate::inbound::Inbound;
+use crate::metrics::{Metrics, PartitionLabels};
+use crate::outgoing::Outgoing;
+use crate::settings::Settings;
+
+/// How often the outbox backlog gauge is refreshed.
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How an instance joins its service's group.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The consumer group, and so the dead-letter topic `ftgo.<group>.dlt`. Tests run a
+    /// service in a group of their own so they share no work with a developer's services.
+    pub group: String,
+    /// The dead-letter topic. `ftgo.<service>-service.dlt` by default, also for test groups
+    /// (dead-letter topics are declared in deploy/topics.toml, not made per group).
+    pub dead_letter_topic: String,
+    /// Connections to the service's database (handlers, relay, leadership, backlog).
+    pub max_connections: u32,
+    /// Partition order, or key order with this many keys at once per partition.
+    pub ordering: kafka::Ordering,
+}
+
+impl Instance {
+    /// The defaults of `service` (`order`, `kitchen`, ...): group `<service>-service`.
+    pub fn of(service: &str) -> Self {
+        Self {
+            group: format!("{service}-service"),
+            dead_letter_topic: format!("ftgo.{service}-service.dlt"),
+            max_connections: 8,
+            ordering: kafka::Ordering::Partition,
+        }
+    }
+
+    pub fn in_group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
+    }
+}
+
+/// What a running service tells its caller.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The HTTP port's address (useful when the settings asked for port 0).
+    pub http: SocketAddr,
+}
+
+/// A service connected to its database, registry and Kafka, before it consumes.
+pub struct Service {
+    /// `order`, `kitchen`, ...: names its relay lock, logs and `ce_source`.
+    name: String,
+    settings: Settings,
+    instance: Instance,
+    pool: PgPool,
+    codec: Arc<Codec>,
+    publisher: KafkaPublisher,
+    health: Health,
+    metrics: Metrics,
+    /// Cancelled at shutdown: every task of the service watches it.
+    stop: CancellationToken,
+    /// Background work of the service's own (saga deadlines, ...), awaited at shutdown.
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.name)
+            .field("group", &self.instance.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Connects to the database and migrates it (the service's `migrations` and the outbox
+    /// tables), and sets up the codec and the producer.
+    pub async fn start(
+        name: &str,
+        settings: Settings,
+        instance: Instance,
+        migrations: &Migrator,
+    ) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(instance.max_connections)
+            .connect(settings.database.url.expose_secret())
+            .await
+            .context("connecting to the database (is the platform up? deploy/local/status)")?;
+        migrations.run(&pool).await.context("migrating")?;
+        outbox::install(&pool)
+            .await
+            .context("installing the outbox")?;
+        let codec = Arc::new(Codec::for_catalog(&settings.schema_registry.url)?);
+        let publisher = KafkaPublisher::new(
+            &settings.kafka.bootstrap_servers,
+            &format!("{}-{}", instance.group, std::process::id()),
+        )?;
+        Ok(Self {
+            name: name.to_owned(),
+            settings,
+            instance,
+            pool,
+            codec,
+            publisher,
+            health: Health::new(),
+            metrics: Metrics::new(),
+            stop: CancellationToken::new(),
+            tasks: Vec::new(),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn codec(&self) -> &Arc<Codec> {
+        &self.codec
+    }
+
+    /// How the service's handlers send: `ce_source` `/ftgo/<name>-service`.
+    pub fn outgoing(&self) -> Outgoing {
+        Outgoing::new(self.codec.clone(), &format!("{}-service", self.name))
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Runs `work` in the background until shutdown (it gets the shutdown token).
+    pub fn spawn<F, Fut>(&mut self, name: &'static str, work: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let task = tokio::spawn(work(self.stop.clone()));
+        self.tasks.push((name, task));
+    }
+
+    /// Consumes `I`'s topics with `handler` — `Traced(DeadLetter(Measured(Retry(Decode(
+    /// Idempotent(handler))))))`, one transaction per message — relays the outbox while this
+    /// instance leads, serves the HTTP port, until `shutdown` completes; then drains and stops
+    /// everything. `started` learns the HTTP address once the service consumes.
+    pub async fn run<I, H>(
+        self,
+        handler: H,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        started: Option<tokio::sync::oneshot::Sender<Running>>,
+    ) -> Result<()>
+    where
+        I: Inbound + 'static,
+        H: TransactionalHandler<I> + 'static,
+    {
+        let Self {
+            name,
+            settings,
+            instance,
+            pool,
+            codec,
+            publisher,
+            health,
+            metrics,
+            stop,
+            tasks,
+        } = self;
+        let listener = http::bind(settings.http.port)
+            .await
+            .with_context(|| format!("binding the HTTP port {}", settings.http.port))?;
+        let address = listener.local_addr()?;
+        let serving = http::serve(
+            listener,
+            health.clone(),
+            metrics.clone(),
+            stop.clone().cancelled_owned(),
+        );
+
+        let relaying = tokio::spawn({
+            let (pool, publisher, stop) = (pool.clone(), publisher.clone(), stop.clone());
+            let lock = format!("relay:{name}");
+            async move {
+                outbox::while_leader(pool.clone(), &lock, stop, |leading| {
+                    let relay = PollingRelay::new(
+                        pool.clone(),
+                        publisher.clone(),
+                        RelaySettings::default(),
+                    );
+                    async move { relay.run(leading.cancelled_owned()).await }
+                })
+                .await
+            }
+        });
+        let backlog = tokio::spawn(watch_backlog(pool.clone(), metrics.clone(), stop.clone()));
+
+        let handler = Traced::new(DeadLetter::new(
+            crate::Measured::new(
+                Retry::new(
+                    Decode::new(
+                        ChannelDecoder::<I>::new(codec),
+                        Idempotent::new(pool.clone(), &instance.group, handler),
+                    ),
+                    RetryPolicy::default(),
+                ),
+                metrics.clone(),
+            ),
+            publisher,
+            DeadLetterSettings::new(&instance.group, &instance.dead_letter_topic),
+        ));
+        let topics = I::topics();
+        let mut consumer_settings =
+            ConsumerSettings::new(&settings.kafka.bootstrap_servers, &instance.group, &topics);
+        consumer_settings.client_id = format!("{}-{}", instance.group, std::process::id());
+        consumer_settings.ordering = instance.ordering;
+        let runner =
+            ConsumerRunner::new(&consumer_settings)?.with_lag_reporter(lag_reporter(&metrics));
+        let consuming = tokio::spawn(runner.run(handler, stop.clone().cancelled_owned()));
+        health.ready("consumer");
+        if let Some(started) = started {
+            let _ = started.send(Running { http: address });
+        }
+        tracing::info!(service = name, group = instance.group, %address, ?topics, "running");
+
+        tokio::select! {
+            () = shutdown => tracing::info!("shutting down"),
+            () = stop.cancelled() => {}
+        }
+        stop.cancel();
+        let summary = consuming.await?;
+        let published = relaying.await?;
+        backlog.await?;
+        for (task, handle) in tasks {
+            if let Err(error) = handle.await {
+                tracing::error!(task, %error, "a background task failed");
+            }
+        }
+        tokio::time::timeout(Duration::from_secs(10), serving).await???;
+        let summary = summary?;
+        tracing::info!(handled = summary.handled, published, "stopped");
+        Ok(())
+    }
+}
+
+/// Sets the consumer-lag gauges from the runner's reports (the whole set each time).
+fn lag_reporter(metrics: &Metrics) -> LagReporter {
+    let lag = metrics.consumer_lag.clone();
+    Arc::new(move |partitions: &[(String, i32, i64)]| {
+        lag.clear();
+        for (topic, partition, behind) in partitions {
+            lag.get_or_create(&PartitionLabels {
+                topic: topic.clone(),
+                partition: partition.to_string(),
+            })
+            .set(*behind);
+        }
+    })
+}
+
+/// Keeps the outbox-backlog gauge current: rows appended and not yet relayed.
+async fn watch_backlog(pool: PgPool, metrics: Metrics, stop: CancellationToken) {
+    loop {
+        match sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok(rows) => {
+                metrics.outbox_backlog.set(rows);
+            }
+            Err(error) => tracing::debug!(%error, "cannot count the outbox"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(BACKLOG_INTERVAL) => {}
+        }
+    }
+}

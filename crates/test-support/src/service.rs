@@ -1,0 +1,115 @@
+//! A service in-process on a throwaway database and a consumer group of its own.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use service_kit::{Instance, Running, Settings};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{TestDatabase, unique_group};
+
+/// A running service: its database, group and HTTP address; stopped (gracefully) by
+/// [`TestService::stop`], or aborted when dropped.
+pub struct TestService {
+    pub name: String,
+    pub group: String,
+    pub http: SocketAddr,
+    pub database: TestDatabase,
+    stop: CancellationToken,
+    task: Option<JoinHandle<Result<()>>>,
+}
+
+impl std::fmt::Debug for TestService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestService")
+            .field("name", &self.name)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The settings of service `name` (`order`, ...) on `database`, HTTP on any free port.
+pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings> {
+    Ok(Settings::from_figment(
+        Settings::figment(name)
+            .merge(("database.url", database.url()))
+            .merge(("http.port", 0)),
+    )?)
+}
+
+impl TestService {
+    /// Starts service `name` with its `run` function on a new database, in a new group,
+    /// `configure`d (a test may set its group's ordering, ...), and waits until it consumes.
+    pub async fn start<R, Fut>(name: &str, run: R) -> Result<Self>
+    where
+        R: FnOnce(
+            Settings,
+            Instance,
+            CancellationToken,
+            tokio::sync::oneshot::Sender<Running>,
+        ) -> Fut,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        Self::start_in(name, unique_group(&format!("{name}-service")), run).await
+    }
+
+    /// As [`TestService::start`], in the given group (instances of one service share one).
+    pub async fn start_in<R, Fut>(name: &str, group: String, run: R) -> Result<Self>
+    where
+        R: FnOnce(
+            Settings,
+            Instance,
+            CancellationToken,
+            tokio::sync::oneshot::Sender<Running>,
+        ) -> Fut,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let database = TestDatabase::create().await?;
+        let settings = service_settings(name, &database)?;
+        let instance = Instance::of(name).in_group(group.clone());
+        let stop = CancellationToken::new();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(run(settings, instance, stop.clone(), started));
+        let Running { http } = match running.await {
+            Ok(running) => running,
+            Err(_) => {
+                let outcome = task.await;
+                anyhow::bail!("the {name} service did not start: {outcome:?}");
+            }
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            group,
+            http,
+            database,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// Stops the service gracefully and returns how its run ended.
+    pub async fn stop(mut self) -> Result<()> {
+        self.stop.cancel();
+        let task = self.task.take().context("stopped twice")?;
+        task.await.context("the service panicked")?
+    }
+
+    /// The text of its `/metrics`.
+    pub async fn metrics(&self) -> Result<String> {
+        Ok(reqwest::get(format!("http://{}/metrics", self.http))
+            .await?
+            .text()
+            .await?)
+    }
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

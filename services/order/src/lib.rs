@@ -1,0 +1,20 @@
+//! The order service (being written).
+
+use std::future::Future;
+
+use anyhow::Result;
+use service_kit::{Instance, Running, Settings};
+
+/// The service's name: group `order-service`, database role `ftgo_order`.
+pub const NAME: &str = "order";
+
+/// Runs the service until `shutdown` completes.
+pub async fn run(
+    _settings: Settings,
+    _instance: Instance,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    _started: Option<tokio::sync::oneshot::Sender<Running>>,
+) -> Result<()> {
+    shutdown.await;
+    Ok(())
+}
