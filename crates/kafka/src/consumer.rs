@@ -156,10 +156,11 @@ impl ClientContext for GroupContext {
             .topics
             .iter()
             .flat_map(|(topic, stats)| {
-                stats.partitions.iter().filter_map(move |(partition, p)| {
-                    (*partition >= 0 && p.desired && p.consumer_lag >= 0)
-                        .then(|| (topic.clone(), *partition, p.consumer_lag))
-                })
+                stats
+                    .partitions
+                    .iter()
+                    .filter(|(partition, p)| **partition >= 0 && p.desired && p.consumer_lag >= 0)
+                    .map(move |(partition, p)| (topic.clone(), *partition, p.consumer_lag))
             })
             .collect();
         lag.sort();

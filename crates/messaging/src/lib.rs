@@ -15,6 +15,8 @@
 //!   [`Decoder`], the value handed to a [`DecodedHandler`]; failures are permanent with a reason.
 //! - [`dead_letter`]: the [`DeadLetter`] layer: what can never succeed goes to the group's
 //!   dead-letter topic with its reason and origin, and the consumer moves on.
+//! - [`saga`]: [`SagaDefinition`], a saga as a pure state machine over replies and deadlines
+//!   ([`Transition`]s); the outbox crate's manager stores and advances it.
 //! - [`publisher`]: the [`Publisher`] trait (at least once, per-key order).
 //! - [`trace`]: W3C [`TraceContext`] and the [`Traced`] layer: a span per handled message,
 //!   joined to the sender's through `traceparent`.
@@ -32,6 +34,7 @@ pub mod memory;
 pub mod message;
 pub mod publisher;
 pub mod retry;
+pub mod saga;
 pub mod trace;
 
 pub use conversation::{ReplyError, command, follow, reply};
@@ -42,6 +45,7 @@ pub use memory::{MemoryBroker, MemorySubscription};
 pub use message::{Headers, Message, Origin, Received, header};
 pub use publisher::{Delivery, PublishError, Publisher};
 pub use retry::{Retry, RetryPolicy};
+pub use saga::{Next, SagaDefinition, SagaOutcome, Transition};
 pub use trace::{TraceContext, Traced};
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 //!   (logical replication) and publishes them in commit order; `pgoutput` decodes the two
 //!   messages of the stream it needs.
 //! - [`leader`]: [`while_leader`], one active relay per service through an advisory lock.
+//! - [`saga`]: [`SagaManager`], sagas stored in the service's database and advanced in the
+//!   transaction that handles each reply (or missed deadline).
 //! - [`inbox`]: [`Inbox`], the duplicate check, and [`Idempotent`], the handler shape every
 //!   service uses: one transaction for the duplicate check, the state change and the outbox.
 
@@ -19,6 +21,7 @@ pub mod inbox;
 pub mod leader;
 mod pgoutput;
 pub mod polling;
+pub mod saga;
 pub mod schema;
 pub mod tailing;
 
@@ -26,6 +29,7 @@ pub use append::append;
 pub use inbox::{Idempotent, Inbox, TransactionalHandler};
 pub use leader::while_leader;
 pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
+pub use saga::{ReplyOutcome, SagaActions, SagaManager, SagaRef};
 pub use schema::install;
 pub use tailing::{TailingRelay, TailingSettings, create_slot, drop_slot};
 

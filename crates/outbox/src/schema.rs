@@ -36,9 +36,17 @@ CREATE TABLE IF NOT EXISTS inbox (
 const INBOX_EXPIRY_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS inbox_handled_at ON inbox (handled_at)";
 
-/// Creates the outbox and the inbox if they do not exist.
+/// Creates the outbox, the inbox and the saga table if they do not exist.
 pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
-    for statement in [OUTBOX, INBOX, INBOX_EXPIRY_INDEX] {
+    let [due, subject] = crate::saga::SAGA_INDEXES;
+    for statement in [
+        OUTBOX,
+        INBOX,
+        INBOX_EXPIRY_INDEX,
+        crate::saga::SAGAS,
+        due,
+        subject,
+    ] {
         sqlx::query(statement).execute(pool).await?;
     }
     Ok(())

@@ -30,6 +30,19 @@ pub struct HttpSettings {
     pub port: u16,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SagaSettings {
+    /// How long a saga waits for a participant's reply before it treats the step as failed
+    /// (`FTGO_SAGA__REPLY_TIMEOUT_MS`). Only saga orchestrators (the order service) use it.
+    pub reply_timeout_ms: u64,
+}
+
+impl SagaSettings {
+    pub fn reply_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.reply_timeout_ms)
+    }
+}
+
 /// Everything a service needs to start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -37,6 +50,7 @@ pub struct Settings {
     pub schema_registry: SchemaRegistrySettings,
     pub database: DatabaseSettings,
     pub http: HttpSettings,
+    pub saga: SagaSettings,
 }
 
 /// Why settings could not be loaded.
@@ -74,6 +88,7 @@ impl Settings {
                 format!("postgres://{role}:{role}@127.0.0.1:5432/ftgo"),
             ))
             .merge(Serialized::default("http.port", 8080))
+            .merge(Serialized::default("saga.reply_timeout_ms", 30_000))
             .merge(Env::prefixed("FTGO_").split("__"))
     }
 
@@ -92,6 +107,11 @@ impl Settings {
         if !self.database.url.expose_secret().starts_with("postgres") {
             return Err(SettingsError::Invalid(
                 "database.url must be a postgres:// URL".into(),
+            ));
+        }
+        if self.saga.reply_timeout_ms == 0 {
+            return Err(SettingsError::Invalid(
+                "saga.reply_timeout_ms must be more than 0".into(),
             ));
         }
         if !self.schema_registry.url.starts_with("http") {

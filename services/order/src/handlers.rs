@@ -1,0 +1,240 @@
+//! Everything the order service consumes, in the transaction `Idempotent` opened: client
+//! commands (CreateOrder, CancelOrder), participants' replies (advancing sagas), and restaurant
+//! events (the replica).
+
+use contracts::order::commands::{CancelOrder, Command, CreateOrder};
+use contracts::order::events::{OrderCancellationRejected, OrderCreated, OrderRejected};
+use contracts::order::replies::Reply;
+use messaging::{HandlerError, Received, SagaDefinition, header};
+use outbox::{ReplyOutcome, SagaManager, TransactionalHandler};
+use service_kit::Outgoing;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::effects::{OrderEffects, now_ms};
+use crate::orders::{self, OrderState};
+use crate::replica;
+use crate::sagas::{
+    CancelOrderSaga, CancelOrderState, CancelStep, CreateOrderSaga, CreateOrderState, CreateStep,
+};
+
+service_kit::inbound! {
+    /// What the order service consumes.
+    pub enum OrderInbound {
+        Commands(contracts::order::commands::Command),
+        Replies(contracts::order::replies::Reply),
+        Restaurants(contracts::restaurant::events::Event),
+    }
+}
+
+/// A message the order service refuses for good: dead-lettered with this reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// The order service's handler.
+#[derive(Debug, Clone)]
+pub struct OrderHandler {
+    pub outgoing: Outgoing,
+    pub create: SagaManager<CreateOrderSaga>,
+    pub cancel: SagaManager<CancelOrderSaga>,
+    pub effects: OrderEffects,
+}
+
+impl OrderHandler {
+    async fn create_order(
+        &self,
+        tx: &mut PgConnection,
+        cause: &Received,
+        command: CreateOrder,
+    ) -> Result<(), HandlerError> {
+        let priced = orders::price(tx, &command).await?;
+        match priced {
+            Err(rejection) => {
+                let lines = serde_json::to_value(&command.line_items)
+                    .map_err(|e| HandlerError::permanent("handler-failed", e))?;
+                if !orders::insert(
+                    tx,
+                    &command,
+                    OrderState::Rejected,
+                    None,
+                    lines,
+                    Some(&rejection),
+                )
+                .await?
+                {
+                    return duplicate(&command);
+                }
+                tracing::info!(order = %command.order_id, ?rejection, "order rejected on arrival");
+                let event = OrderRejected {
+                    order_id: command.order_id,
+                    reason: rejection.reason,
+                    detail: rejection.detail,
+                    rejected_at: now_ms(),
+                };
+                self.outgoing.event(tx, Some(cause), &event).await
+            }
+            Ok(priced) => {
+                let lines = serde_json::to_value(&priced.lines)
+                    .map_err(|e| HandlerError::permanent("handler-failed", e))?;
+                let total = &priced.facts.total;
+                if !orders::insert(
+                    tx,
+                    &command,
+                    OrderState::ApprovalPending,
+                    Some(total),
+                    lines,
+                    None,
+                )
+                .await?
+                {
+                    return duplicate(&command);
+                }
+                let event = OrderCreated {
+                    order_id: command.order_id,
+                    consumer_id: command.consumer_id,
+                    restaurant_id: command.restaurant_id,
+                    line_items: priced.lines,
+                    order_total: contracts::order::events::order_created::Money {
+                        amount_minor: total.amount_minor,
+                        currency: total.currency.clone(),
+                    },
+                    delivery_address: orders::address(&command),
+                    delivery_time: command.delivery_time,
+                    created_at: now_ms(),
+                };
+                self.outgoing.event(tx, Some(cause), &event).await?;
+                let state = CreateOrderState {
+                    order: priced.facts,
+                    step: CreateStep::ValidatingConsumer,
+                };
+                self.create
+                    .start(
+                        tx,
+                        &command.order_id.to_string(),
+                        state,
+                        Some(cause),
+                        &self.effects,
+                    )
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn cancel_order(
+        &self,
+        tx: &mut PgConnection,
+        cause: &Received,
+        command: CancelOrder,
+    ) -> Result<(), HandlerError> {
+        let Some((state, facts)) = orders::find(tx, command.order_id).await? else {
+            return Err(HandlerError::permanent(
+                "unknown-order",
+                Refused(format!("no order {}", command.order_id)),
+            ));
+        };
+        match (state.as_str(), facts) {
+            ("APPROVED", Some(facts)) => {
+                orders::set_state(tx, command.order_id, OrderState::CancelPending, None).await?;
+                let state = CancelOrderState {
+                    order: facts,
+                    reason: command.reason,
+                    step: CancelStep::BeginningCancel,
+                };
+                self.cancel
+                    .start(
+                        tx,
+                        &command.order_id.to_string(),
+                        state,
+                        Some(cause),
+                        &self.effects,
+                    )
+                    .await?;
+                Ok(())
+            }
+            (state, _) => {
+                let event = OrderCancellationRejected {
+                    order_id: command.order_id,
+                    detail: format!(
+                        "the order is {state}: only an APPROVED order can be cancelled"
+                    ),
+                    rejected_at: now_ms(),
+                };
+                self.outgoing.event(tx, Some(cause), &event).await
+            }
+        }
+    }
+
+    /// Hands a reply to the saga its correlation id names.
+    async fn on_reply(
+        &self,
+        tx: &mut PgConnection,
+        cause: &Received,
+        reply: Reply,
+    ) -> Result<(), HandlerError> {
+        let correlation = cause.message.headers.get(header::CORRELATION_ID);
+        let Some(saga) = correlation.and_then(|c| c.parse::<Uuid>().ok()) else {
+            return Err(HandlerError::permanent(
+                "uncorrelated-reply",
+                Refused(format!(
+                    "the reply's {} header {correlation:?} names no saga",
+                    header::CORRELATION_ID
+                )),
+            ));
+        };
+        let saga_type: Option<String> =
+            sqlx::query_scalar("SELECT saga_type FROM saga_instances WHERE id = $1")
+                .bind(saga)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(HandlerError::transient)?;
+        let outcome = match saga_type.as_deref() {
+            Some(CreateOrderSaga::TYPE) => {
+                self.create
+                    .on_reply(tx, saga, &reply, cause, &self.effects)
+                    .await?
+            }
+            Some(CancelOrderSaga::TYPE) => {
+                self.cancel
+                    .on_reply(tx, saga, &reply, cause, &self.effects)
+                    .await?
+            }
+            _ => ReplyOutcome::UnknownSaga,
+        };
+        if outcome == ReplyOutcome::UnknownSaga {
+            return Err(HandlerError::permanent(
+                "unknown-saga",
+                Refused(format!("no saga {saga} for this reply")),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A CreateOrder for an order that exists: the client sent it again (the order id is theirs
+/// to choose so that this is harmless). The first one counts; this one has no effect.
+fn duplicate(command: &CreateOrder) -> Result<(), HandlerError> {
+    tracing::info!(order = %command.order_id, "CreateOrder for an existing order: no effect");
+    Ok(())
+}
+
+impl TransactionalHandler<OrderInbound> for OrderHandler {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        message: &Received,
+        inbound: OrderInbound,
+    ) -> Result<(), HandlerError> {
+        match inbound {
+            OrderInbound::Commands(Command::CreateOrder(create)) => {
+                self.create_order(tx, message, create).await
+            }
+            OrderInbound::Commands(Command::CancelOrder(cancel)) => {
+                self.cancel_order(tx, message, cancel).await
+            }
+            OrderInbound::Replies(reply) => self.on_reply(tx, message, reply).await,
+            OrderInbound::Restaurants(event) => replica::apply(tx, event).await,
+        }
+    }
+}
