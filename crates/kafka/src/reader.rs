@@ -64,13 +64,18 @@ impl TopicTail {
         timeout: Duration,
     ) -> Result<Self, KafkaError> {
         let consumer = reader(bootstrap_servers)?;
-        let start = if from_beginning {
-            Offset::Beginning
-        } else {
-            Offset::End
-        };
         let mut assignment = TopicPartitionList::new();
         for partition in partitions(&consumer, topic, timeout)? {
+            // The end as an offset, not `Offset::End`: that resolves only at the first fetch,
+            // and a record written in between would be skipped.
+            let start = if from_beginning {
+                Offset::Beginning
+            } else {
+                let (_, high) = consumer
+                    .fetch_watermarks(topic, partition, timeout)
+                    .map_err(client("fetching a partition's end"))?;
+                Offset::Offset(high)
+            };
             assignment
                 .add_partition_offset(topic, partition, start)
                 .map_err(client("assigning a partition"))?;

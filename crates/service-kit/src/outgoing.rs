@@ -77,7 +77,10 @@ impl Outgoing {
     }
 
     /// Appends the reply to `command`: to its reply-to topic, keyed and correlated like it. A
-    /// command without a reply-to cannot be answered: permanent (`no-reply-to`).
+    /// command without a reply-to cannot be answered: permanent (`no-reply-to`); nor can one
+    /// whose reply-to is not the reply's channel in the catalog (`invalid-reply-to`): a reply
+    /// to a topic that does not exist would stall the outbox relay (the broker creates no
+    /// topics), and one to another topic would carry a schema registered for this one.
     pub async fn reply<T: Contract>(
         &self,
         tx: &mut PgConnection,
@@ -87,12 +90,29 @@ impl Outgoing {
         let bytes = self.codec.encode(reply).await.map_err(encode_failure)?;
         let (topic, message) = messaging::reply(command, bytes)
             .map_err(|error| HandlerError::permanent("no-reply-to", error))?;
+        if topic != T::TOPIC {
+            return Err(HandlerError::permanent(
+                "invalid-reply-to",
+                InvalidReplyTo {
+                    asked: topic,
+                    channel: T::TOPIC,
+                },
+            ));
+        }
         let message = message
             .with_header(header::TYPE, T::FULL_NAME)
             .with_header(header::SOURCE, self.source.as_str())
             .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE);
         append(tx, &topic, &message).await
     }
+}
+
+/// A command asked for its reply on a topic that is not the reply's channel.
+#[derive(Debug, thiserror::Error)]
+#[error("the command asks for its reply on {asked}, but {channel} is the reply's channel")]
+pub struct InvalidReplyTo {
+    pub asked: String,
+    pub channel: &'static str,
 }
 
 async fn append(tx: &mut PgConnection, topic: &str, message: &Message) -> Result<(), HandlerError> {

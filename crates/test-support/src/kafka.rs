@@ -160,3 +160,37 @@ pub async fn read_records(
     }
     Ok(records)
 }
+
+/// Makes the new consumer group `group` start at the current end of `topics`: its offsets are
+/// committed there before any member joins, so it handles only what is written from now on,
+/// not the records earlier runs left on the shared topics. (A group without offsets would
+/// start from the earliest record.)
+pub fn start_group_at_end(group: &str, topics: &[&str]) -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let platform = Platform::from_env();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &platform.bootstrap_servers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating a client to commit the group's start")?;
+    let timeout = Duration::from_secs(10);
+    let mut offsets = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .with_context(|| format!("metadata of {topic}"))?;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, partition.id(), timeout)
+                .with_context(|| format!("the end of {topic}[{}]", partition.id()))?;
+            offsets.add_partition_offset(topic, partition.id(), Offset::Offset(high))?;
+        }
+    }
+    consumer
+        .commit(&offsets, CommitMode::Sync)
+        .with_context(|| format!("committing the start of group {group}"))?;
+    Ok(())
+}

@@ -18,7 +18,7 @@ mod platform;
 mod postgres;
 mod service;
 
-pub use kafka::{TestTopic, read_records, unique_group};
+pub use kafka::{TestTopic, read_records, start_group_at_end, unique_group};
 pub use ordering::check_per_key_order;
 pub use platform::Platform;
 pub use postgres::TestDatabase;

@@ -66,8 +66,33 @@ impl TestService {
         ) -> Fut,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
+        Self::start_configured(name, group, |figment| figment, run).await
+    }
+
+    /// As [`TestService::start_in`], with settings of the test's own on top of the defaults
+    /// (`|f| f.merge(("saga.reply_timeout_ms", 3000))`).
+    pub async fn start_configured<C, R, Fut>(
+        name: &str,
+        group: String,
+        configure: C,
+        run: R,
+    ) -> Result<Self>
+    where
+        C: FnOnce(figment::Figment) -> figment::Figment,
+        R: FnOnce(
+            Settings,
+            Instance,
+            CancellationToken,
+            tokio::sync::oneshot::Sender<Running>,
+        ) -> Fut,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
         let database = TestDatabase::create().await?;
-        let settings = service_settings(name, &database)?;
+        let settings = Settings::from_figment(configure(
+            Settings::figment(name)
+                .merge(("database.url", database.url()))
+                .merge(("http.port", 0)),
+        ))?;
         let instance = Instance::of(name).in_group(group.clone());
         let stop = CancellationToken::new();
         let (started, running) = tokio::sync::oneshot::channel();

@@ -1,0 +1,371 @@
+//! The consumer service in-process over the real platform, on a database and a consumer group
+//! of its own: CreateConsumer becomes a consumer and one ConsumerCreated, a second one for the
+//! same id a dead letter; ValidateOrderByConsumer gets each reply it can get, once per message
+//! and the same answer per order.
+//!
+//! The saga commands name `ftgo.order.replies` as their reply-to, and the test reads its
+//! replies there by their fresh order ids. (Not a throwaway topic: the commands stay on the
+//! shared command topic, and a later run's service, starting from the earliest offset, would
+//! answer them again, to a topic deleted by then; the relay cannot publish there.)
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use contracts::consumer::commands::{
+    CreateConsumer, ValidateOrderByConsumer, create_consumer, validate_order_by_consumer,
+};
+use contracts::consumer::events::Event;
+use contracts::order::replies::Reply;
+use contracts::order::replies::validate_order_by_consumer_failed::ConsumerValidationFailure;
+use contracts::{Channel, Codec, Contract};
+use kafka::KafkaPublisher;
+use messaging::message::AVRO_CONTENT_TYPE;
+use messaging::{Message, Publisher, Received, header};
+use sqlx::PgPool;
+use test_support::{Platform, TestService};
+use tokio::sync::{Mutex, MutexGuard};
+use uuid::Uuid;
+
+const EVENTS: &str = "ftgo.consumer.events";
+const REPLIES: &str = "ftgo.order.replies";
+const DEAD_LETTERS: &str = "ftgo.consumer-service.dlt";
+
+/// One test's service at a time. Each test's service is in a group of its own, which starts at
+/// the shared command topic's beginning: running at the same time, they would all handle every
+/// test's commands and each answer them, and no test could count what its own service sent
+/// (replies and events carry nothing that tells the services apart).
+static ONE_SERVICE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+/// The service on a database and group of its own, and a way to talk to it.
+struct Harness {
+    service: TestService,
+    /// This test's turn, held until the harness (and the service, stopped before) is gone.
+    _turn: MutexGuard<'static, ()>,
+    codec: Codec,
+    publisher: KafkaPublisher,
+}
+
+impl Harness {
+    async fn start() -> Result<Self> {
+        service_kit::init_test_subscriber();
+        let turn = ONE_SERVICE_AT_A_TIME.lock().await;
+        let platform = Platform::from_env();
+        let service = TestService::start(
+            consumer_service::NAME,
+            |settings, instance, stop, started| {
+                consumer_service::run(settings, instance, stop.cancelled_owned(), Some(started))
+            },
+        )
+        .await?;
+        Ok(Self {
+            service,
+            _turn: turn,
+            codec: Codec::for_catalog(&platform.schema_registry_url)?,
+            publisher: KafkaPublisher::new(&platform.bootstrap_servers, "consumer-test")?,
+        })
+    }
+
+    fn pool(&self) -> &PgPool {
+        self.service.database.pool()
+    }
+
+    /// `record` as a client would send it.
+    async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
+        Ok(
+            Message::new(Some(record.key()), self.codec.encode(record).await?)
+                .with_header(header::TYPE, T::FULL_NAME)
+                .with_header(header::SOURCE, "/ftgo/test")
+                .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE),
+        )
+    }
+
+    /// `record` as the order service's saga `saga` would send it: replies to
+    /// `ftgo.order.replies`, in the saga's conversation.
+    async fn saga_command<T: Contract>(&self, record: &T, saga: &str) -> Result<Message> {
+        let message = self
+            .message(record)
+            .await?
+            .with_header(header::CORRELATION_ID, saga);
+        Ok(messaging::command(message, REPLIES))
+    }
+
+    async fn publish(&self, message: &Message) -> Result<()> {
+        self.publisher
+            .publish("ftgo.consumer.commands", message)
+            .await?;
+        Ok(())
+    }
+
+    async fn reply(&self, record: &Received) -> Result<Reply> {
+        let decoded = self
+            .codec
+            .decode_value(REPLIES, &record.message.payload)
+            .await?;
+        Ok(Reply::from_decoded(decoded)?)
+    }
+
+    /// Waits until the service relayed everything it sent about `key`.
+    async fn relayed(&self, key: &str) -> Result<()> {
+        wait_until(&format!("the outbox relays {key}"), || async {
+            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE key = $1")
+                .bind(key)
+                .fetch_one(self.pool())
+                .await?;
+            Ok(left == 0)
+        })
+        .await
+    }
+
+    /// Creates a consumer and waits for its ConsumerCreated (commands about its orders travel
+    /// on other partitions, so they could otherwise overtake it).
+    async fn consumer(&self, first_name: &str) -> Result<(Uuid, Message)> {
+        let id = Uuid::new_v4();
+        let create = self.message(&create_consumer(id, first_name)).await?;
+        self.publish(&create).await?;
+        records_of(EVENTS, &id.to_string(), 1).await?;
+        Ok((id, create))
+    }
+}
+
+fn create_consumer(id: Uuid, first_name: &str) -> CreateConsumer {
+    CreateConsumer {
+        consumer_id: id,
+        name: create_consumer::PersonName {
+            first_name: first_name.into(),
+            last_name: "Lovelace".into(),
+        },
+    }
+}
+
+fn validate(
+    order: Uuid,
+    consumer: Uuid,
+    amount_minor: i64,
+    currency: &str,
+) -> ValidateOrderByConsumer {
+    ValidateOrderByConsumer {
+        order_id: order,
+        consumer_id: consumer,
+        order_total: validate_order_by_consumer::Money {
+            amount_minor,
+            currency: currency.into(),
+        },
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await? {
+        ensure!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// The records of `topic` with `key`, waiting until there are `count`.
+async fn records_of(topic: &str, key: &str, count: usize) -> Result<Vec<Received>> {
+    let bootstrap = Platform::from_env().bootstrap_servers;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let records: Vec<Received> = kafka::read_topic(&bootstrap, topic, Duration::from_secs(30))?
+            .into_iter()
+            .filter(|r| r.message.key.as_deref() == Some(key))
+            .collect();
+        if records.len() >= count {
+            return Ok(records);
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {count} records of {key} on {topic}",
+            records.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_is_created_once_and_a_second_with_its_id_is_dead_lettered() -> Result<()> {
+    let harness = Harness::start().await?;
+    let id = Uuid::new_v4();
+    let key = id.to_string();
+    let create = harness.message(&create_consumer(id, "Ada")).await?;
+    harness.publish(&create).await?;
+    harness.publish(&create).await?; // delivered twice: one effect
+    let again = harness.message(&create_consumer(id, "Augusta")).await?;
+    harness.publish(&again).await?;
+
+    let letters = records_of(DEAD_LETTERS, &key, 1).await?;
+    ensure!(letters.len() == 1, "{} dead letters", letters.len());
+    let letter = &letters[0].message;
+    ensure!(letter.id() == again.id());
+    ensure!(letter.headers.get(header::dead_letter::REASON) == Some("consumer-exists"));
+    ensure!(letter.headers.get(header::dead_letter::GROUP) == Some(harness.service.group.as_str()));
+
+    // The refusal came after both deliveries of the first command (one key, one partition):
+    // once the outbox is empty for the key, every event about it is on the topic.
+    harness.relayed(&key).await?;
+    let events = records_of(EVENTS, &key, 1).await?;
+    ensure!(events.len() == 1, "{} events", events.len());
+    let created = &events[0].message;
+    ensure!(created.headers.get(header::TYPE) == Some("ftgo.consumer.events.ConsumerCreated"));
+    ensure!(created.headers.get(header::CAUSATION_ID) == create.id());
+    ensure!(created.headers.get(header::SOURCE) == Some("/ftgo/consumer-service"));
+    let decoded = harness.codec.decode_value(EVENTS, &created.payload).await?;
+    let Event::ConsumerCreated(event) = Event::from_decoded(decoded)?;
+    ensure!(event.consumer_id == id && event.name.first_name == "Ada");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    ensure!((now.as_millis() as i64 - event.created_at).abs() < 600_000);
+
+    let (name, limit, currency): (String, i64, String) = sqlx::query_as(
+        "SELECT first_name, order_limit_minor, order_limit_currency FROM consumers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(harness.pool())
+    .await?;
+    ensure!(name == "Ada" && limit == 100_000 && currency == "USD");
+    harness.service.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_validated_with_every_outcome_once_per_order() -> Result<()> {
+    let harness = Harness::start().await?;
+    let (consumer, _) = harness.consumer("Grace").await?;
+    let stranger = Uuid::new_v4();
+    let saga = Uuid::new_v4().to_string();
+
+    // Each order's first command, and the outcome it must get.
+    let cases = [
+        (
+            "within the limit",
+            validate(Uuid::new_v4(), consumer, 2_500, "USD"),
+            None,
+        ),
+        (
+            "at the limit",
+            validate(Uuid::new_v4(), consumer, 100_000, "USD"),
+            None,
+        ),
+        (
+            "above the limit",
+            validate(Uuid::new_v4(), consumer, 100_001, "USD"),
+            Some(ConsumerValidationFailure::OrderLimitExceeded),
+        ),
+        (
+            "in another currency",
+            validate(Uuid::new_v4(), consumer, 2_500, "EUR"),
+            Some(ConsumerValidationFailure::OrderLimitExceeded),
+        ),
+        (
+            "by an unknown consumer",
+            validate(Uuid::new_v4(), stranger, 2_500, "USD"),
+            Some(ConsumerValidationFailure::UnknownConsumer),
+        ),
+    ];
+    let mut sent = Vec::new();
+    for (_, command, _) in &cases {
+        let message = harness.saga_command(command, &saga).await?;
+        harness.publish(&message).await?;
+        sent.push(message);
+    }
+    // The first order's command delivered a second time: answered once.
+    harness.publish(&sent[0]).await?;
+
+    for ((case, command, failure), message) in cases.iter().zip(&sent) {
+        let key = command.order_id.to_string();
+        let replies = records_of(REPLIES, &key, 1).await?;
+        ensure!(replies.len() == 1, "{case}: {} replies", replies.len());
+        let reply = &replies[0].message;
+        ensure!(
+            reply.headers.get(header::CORRELATION_ID) == Some(saga.as_str()),
+            "{case}"
+        );
+        ensure!(
+            reply.headers.get(header::CAUSATION_ID) == message.id(),
+            "{case}"
+        );
+        match (harness.reply(&replies[0]).await?, failure) {
+            (Reply::ValidateOrderByConsumerSucceeded(r), None) => {
+                ensure!(r.order_id == command.order_id, "{case}");
+            }
+            (Reply::ValidateOrderByConsumerFailed(r), Some(failure)) => {
+                ensure!(
+                    r.order_id == command.order_id && r.reason == *failure,
+                    "{case}: {r:?}"
+                );
+                ensure!(r.detail.is_some(), "{case}: no detail");
+                if command.order_total.currency == "EUR" {
+                    let detail = r.detail.unwrap_or_default();
+                    ensure!(detail.contains("currencies differ"), "{case}: {detail}");
+                }
+            }
+            (other, _) => bail!("{case}: {other:?}"),
+        }
+    }
+
+    // The limit is data: lowered to nothing, it refuses a new order of one cent...
+    sqlx::query("UPDATE consumers SET order_limit_minor = 0 WHERE id = $1")
+        .bind(consumer)
+        .execute(harness.pool())
+        .await?;
+    let cent = validate(Uuid::new_v4(), consumer, 1, "USD");
+    harness
+        .publish(&harness.saga_command(&cent, &saga).await?)
+        .await?;
+    let replies = records_of(REPLIES, &cent.order_id.to_string(), 1).await?;
+    ensure!(matches!(
+        harness.reply(&replies[0]).await?,
+        Reply::ValidateOrderByConsumerFailed(r)
+            if r.reason == ConsumerValidationFailure::OrderLimitExceeded
+    ));
+    // ... but an order validated before is answered as it was when asked again (a new message).
+    let first = &cases[0].1;
+    let asked_again = harness.saga_command(first, &saga).await?;
+    harness.publish(&asked_again).await?;
+    let replies = records_of(REPLIES, &first.order_id.to_string(), 2).await?;
+    ensure!(replies.len() == 2, "{} replies", replies.len());
+    ensure!(replies[1].message.headers.get(header::CAUSATION_ID) == asked_again.id());
+    ensure!(matches!(
+        harness.reply(&replies[1]).await?,
+        Reply::ValidateOrderByConsumerSucceeded(_)
+    ));
+    // The same order with another total is another question: dead-lettered, not answered.
+    let changed = validate(first.order_id, consumer, 2_600, "USD");
+    let conflicting = harness.saga_command(&changed, &saga).await?;
+    harness.publish(&conflicting).await?;
+    let letters = records_of(DEAD_LETTERS, &first.order_id.to_string(), 1).await?;
+    ensure!(letters[0].message.id() == conflicting.id());
+    ensure!(
+        letters[0].message.headers.get(header::dead_letter::REASON) == Some("validation-conflict")
+    );
+
+    // The consumer's order history.
+    let history: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT order_id, outcome FROM order_validations WHERE consumer_id = $1
+         ORDER BY validated_at, order_id",
+    )
+    .bind(consumer)
+    .fetch_all(harness.pool())
+    .await?;
+    ensure!(history.len() == 5, "{history:?}");
+    let outcome = |order: Uuid| {
+        history
+            .iter()
+            .find(|(o, _)| *o == order)
+            .map(|(_, outcome)| outcome.as_str())
+            .context("not in the history")
+    };
+    ensure!(outcome(cases[0].1.order_id)? == "VALIDATED");
+    ensure!(outcome(cases[2].1.order_id)? == "ORDER_LIMIT_EXCEEDED");
+    ensure!(outcome(cent.order_id)? == "ORDER_LIMIT_EXCEEDED");
+    let unknown: String =
+        sqlx::query_scalar("SELECT outcome FROM order_validations WHERE consumer_id = $1")
+            .bind(stranger)
+            .fetch_one(harness.pool())
+            .await?;
+    ensure!(unknown == "UNKNOWN_CONSUMER");
+    harness.service.stop().await
+}
