@@ -1,20 +1,59 @@
-//! The delivery service (being written).
+//! The delivery service: deliveries of accepted orders, and the couriers who make them.
+//!
+//! - **Owns** couriers (a fixed crew, seeded by the migration), deliveries (one per order,
+//!   ever), and what it needs to know of orders and tickets (tables in `migrations/`).
+//! - **Consumes**, in one consumer group (`delivery-service`): `ftgo.order.events`
+//!   (OrderCreated: where and when to deliver; OrderCancelled) and `ftgo.ticket.events`
+//!   (TicketAccepted: the food will be ready, so the delivery is scheduled; TicketCancelled).
+//!   Every other event type of those topics is acknowledged without effect.
+//! - **Publishes** on `ftgo.delivery.events`, keyed by order id: DeliveryScheduled (with the
+//!   address and the kitchen's ready-by time), CourierAssigned, DeliveryCancelled.
+//!   DeliveryPickedUp and DeliveryDelivered are never published: no message of the catalog
+//!   reports a pickup or a delivery.
+//!
+//! # Layout
+//! - [`handlers`]: each event's work in one transaction: record what it says, schedule the
+//!   delivery once the order and the acceptance are both known (in either order of arrival),
+//!   assign a courier, cancel; events appended to the outbox.
+//! - [`couriers`]: which courier gets a new delivery (the available one with the fewest active
+//!   deliveries).
+//! - [`run`]: the service: migrations, the consumer (decode → idempotent handler → dead
+//!   letter), the outbox relay, the HTTP port, until shutdown.
+
+pub mod couriers;
+pub mod handlers;
 
 use std::future::Future;
 
 use anyhow::Result;
-use service_kit::{Instance, Running, Settings};
+use service_kit::{Instance, Running, Service, Settings};
 
-/// The service's name: group `delivery-service`, database role `ftgo_delivery`.
+use crate::handlers::Delivery;
+
+/// The service's name: group `delivery-service`, dead letters on `ftgo.delivery-service.dlt`,
+/// database role `ftgo_delivery`.
 pub const NAME: &str = "delivery";
 
-/// Runs the service until `shutdown` completes.
+service_kit::inbound! {
+    /// What delivery consumes. The topics are consumed independently: an order's events of
+    /// one may arrive before or after its events of the other.
+    pub enum DeliveryInbound {
+        Orders(contracts::order::events::Event),
+        Tickets(contracts::ticket::events::Event),
+    }
+}
+
+/// Runs the service until `shutdown` completes; `started` learns the HTTP address once it
+/// consumes. Migrations run first.
 pub async fn run(
-    _settings: Settings,
-    _instance: Instance,
+    settings: Settings,
+    instance: Instance,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    _started: Option<tokio::sync::oneshot::Sender<Running>>,
+    started: Option<tokio::sync::oneshot::Sender<Running>>,
 ) -> Result<()> {
-    shutdown.await;
-    Ok(())
+    let service = Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
+    let handler = Delivery::new(service.outgoing());
+    service
+        .run::<DeliveryInbound, _>(handler, shutdown, started)
+        .await
 }

@@ -1,20 +1,61 @@
-//! The kitchen service (being written).
+//! The kitchen service: tickets (one per order, its id the order's) and a replica of
+//! restaurant menus.
+//!
+//! - **Owns** tickets and their lines, and the menu replica (tables in `migrations/`).
+//! - **Consumes**, in one consumer group (`kitchen-service`): `ftgo.kitchen.commands` (the
+//!   Create Order and Cancel Order sagas' commands, which it answers on their `ce_replyto`,
+//!   and the one-way kitchen actions of restaurant staff) and `ftgo.restaurant.events`
+//!   (RestaurantCreated, MenuRevised: the replica CreateTicket validates against, so the
+//!   kitchen never calls the restaurant service).
+//! - **Publishes** ticket events on `ftgo.ticket.events` (TicketCreated, TicketAccepted,
+//!   TicketPreparationStarted, TicketReadyForPickup, TicketCancelled), keyed by order id, and
+//!   replies on the reply-to of each saga command (`ftgo.order.replies`).
+//!
+//! # Layout
+//! - [`ticket`]: the ticket's state machine, pure: which command moves a ticket where, which
+//!   finds its work done (a re-sent saga command), which is refused and why.
+//! - [`replica`]: the menu replica, kept from restaurant events in any order of arrival.
+//! - [`handlers`]: each message's work in one transaction: load the ticket, apply the state
+//!   machine, store, and append the reply and events to the outbox.
+//! - [`run`]: the service: migrations, the consumer (decode → idempotent handler → dead
+//!   letter), the outbox relay, the HTTP port, until shutdown.
+
+pub mod handlers;
+pub mod replica;
+pub mod ticket;
 
 use std::future::Future;
 
 use anyhow::Result;
-use service_kit::{Instance, Running, Settings};
+use service_kit::{Instance, Running, Service, Settings};
 
-/// The service's name: group `kitchen-service`, database role `ftgo_kitchen`.
+use crate::handlers::Kitchen;
+
+/// The service's name: group `kitchen-service`, dead letters on `ftgo.kitchen-service.dlt`,
+/// database role `ftgo_kitchen`.
 pub const NAME: &str = "kitchen";
 
-/// Runs the service until `shutdown` completes.
+service_kit::inbound! {
+    /// What the kitchen consumes. The two topics are consumed independently: a CreateTicket
+    /// may be handled before the RestaurantCreated it needs, and is then refused as
+    /// UNKNOWN_RESTAURANT (the saga rejects the order; the client may try again).
+    pub enum KitchenInbound {
+        Commands(contracts::kitchen::commands::Command),
+        Restaurants(contracts::restaurant::events::Event),
+    }
+}
+
+/// Runs the service until `shutdown` completes; `started` learns the HTTP address once it
+/// consumes. Migrations run first.
 pub async fn run(
-    _settings: Settings,
-    _instance: Instance,
+    settings: Settings,
+    instance: Instance,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    _started: Option<tokio::sync::oneshot::Sender<Running>>,
+    started: Option<tokio::sync::oneshot::Sender<Running>>,
 ) -> Result<()> {
-    shutdown.await;
-    Ok(())
+    let service = Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
+    let handler = Kitchen::new(service.outgoing());
+    service
+        .run::<KitchenInbound, _>(handler, shutdown, started)
+        .await
 }
