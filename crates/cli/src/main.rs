@@ -4,9 +4,33 @@
 //! - `schemas`: the subcommands over the message catalog (`register`, `check`, `docs`).
 //! - `dlq`: the dead letters of a consumer group (`list`, `show`, `replay`).
 //! - `tail`: an Avro-aware console consumer.
+//! - `send`: `ftgo send TYPE`, any record of the catalog from JSON and `--set path=value`,
+//!   with the project's headers; and the `Sender` the commands below publish with.
+//! - `order`: `ftgo order create | cancel` (publish the command; `--wait` for the saga's
+//!   outcome: exit 0 done, 2 refused, 1 no answer in time) and `ftgo order show` (an order's
+//!   history from every order-keyed topic, and its state).
+//! - `seed`: `ftgo seed`, demo restaurants and consumers with fixed ids, created through
+//!   commands, then waiting until the services' groups have taken them in.
+//! - `topics`: `ftgo topics`, each topic's partitions, records and consumer groups' lag.
+//! - `avro_json`: JSON to Avro against a schema (errors name the field), `--set` paths, and
+//!   one-line summaries of decoded records.
 //! - `registry`: the Confluent REST API calls they need.
 //! - `compatibility`: explains, field by field, why two schema versions are incompatible.
 //! - `catalog_docs`: renders `docs/messages.md`.
+//!
+//! # Examples (docs/operations.md has one section per command)
+//!
+//! ```text
+//! eval "$(ftgo seed --print-ids)"; ftgo seed          # demo restaurants and consumers
+//! ftgo order create --consumer "$CONSUMER_ALICE_RAY" --restaurant "$RESTAURANT_AJANTA" --item samosa:2 --wait
+//! ftgo order show ORDER_ID                           # the order's history and state
+//! ftgo order cancel ORDER_ID --wait
+//! ftgo send OrderRejected --set orderId=... --set reason=INVALID_ORDER --set rejectedAt=now
+//! ftgo topics --group my-group                       # records and lag per topic and group
+//! ```
+//!
+//! Exit status: 0 success, 1 a wait that timed out or nothing found (`order show`), 2 an
+//! error or, for `order create|cancel --wait`, a refused order or cancellation.
 
 /// `println!` that returns an error instead of panicking when stdout is closed (`ftgo ... | head`).
 macro_rules! out {
@@ -16,12 +40,17 @@ macro_rules! out {
     }};
 }
 
+mod avro_json;
 mod catalog_docs;
 mod compatibility;
 mod dlq;
+mod order;
 mod registry;
 mod schemas;
+mod seed;
+mod send;
 mod tail;
+mod topics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +96,68 @@ enum Command {
         command: DlqCommand,
         #[command(flatten)]
         kafka: KafkaArgs,
+    },
+    /// Publishes any record of the catalog, written as JSON and/or --set path=value, keyed by
+    /// its key field, with the project's headers (ce_id, ce_type, ce_source, ...).
+    Send {
+        #[command(flatten)]
+        options: send::Options,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Orders: create or cancel one (and wait for the outcome), show one's history.
+    Order {
+        #[command(subcommand)]
+        command: OrderCommand,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Creates demo restaurants and consumers through commands (idempotent: fixed ids), then
+    /// waits until the services have taken them in, and prints their ids and example orders.
+    Seed {
+        #[command(flatten)]
+        options: seed::Options,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Every topic with its partitions, records, and the lag of each consumer group on it.
+    Topics {
+        #[command(flatten)]
+        options: topics::Options,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrderCommand {
+    /// Publishes CreateOrder on ftgo.order.commands and prints the order id; with --wait,
+    /// waits for OrderApproved (exit 0) or OrderRejected (exit 2).
+    Create(order::CreateOptions),
+    /// Publishes CancelOrder; with --wait, waits for OrderCancelled (exit 0) or
+    /// OrderCancellationRejected (exit 2).
+    Cancel {
+        #[arg(value_parser = order::parse_order_id, value_name = "ORDER_ID")]
+        order_id: apache_avro::Uuid,
+        /// Why, in the client's words.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        #[command(flatten)]
+        wait: order::WaitOptions,
+    },
+    /// The order's history from every topic keyed by order id, in time order, and its state.
+    Show {
+        #[arg(value_parser = order::parse_order_id, value_name = "ORDER_ID")]
+        order_id: apache_avro::Uuid,
+        /// One JSON object per record, with the full decoded value.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -199,6 +290,37 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Send {
+            options,
+            kafka,
+            registry,
+        } => send::send(&kafka.bootstrap_servers, &registry.url, &options).await,
+        Command::Order {
+            command,
+            kafka,
+            registry,
+        } => {
+            let (bootstrap, registry) = (kafka.bootstrap_servers, registry.url);
+            match command {
+                OrderCommand::Create(options) => {
+                    order::create(&bootstrap, &registry, &options).await
+                }
+                OrderCommand::Cancel {
+                    order_id,
+                    reason,
+                    wait,
+                } => order::cancel(&bootstrap, &registry, order_id, reason, &wait).await,
+                OrderCommand::Show { order_id, json } => {
+                    order::show(&bootstrap, &registry, order_id, json).await
+                }
+            }
+        }
+        Command::Seed {
+            options,
+            kafka,
+            registry,
+        } => seed::seed(&kafka.bootstrap_servers, &registry.url, &options).await,
+        Command::Topics { options, kafka } => topics::topics(&kafka.bootstrap_servers, &options),
     };
     match result {
         Ok(code) => code,

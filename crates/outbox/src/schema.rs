@@ -36,8 +36,14 @@ CREATE TABLE IF NOT EXISTS inbox (
 const INBOX_EXPIRY_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS inbox_handled_at ON inbox (handled_at)";
 
-/// Creates the outbox, the inbox and the saga table if they do not exist.
+/// Creates the outbox, the inbox and the saga table if they do not exist. Instances of a
+/// service that start at once on a new database take turns (an advisory lock): concurrent
+/// `CREATE TABLE IF NOT EXISTS` of one table can fail on PostgreSQL's catalog.
 pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ftgo.outbox.install', 0))")
+        .execute(&mut *tx)
+        .await?;
     let [due, subject] = crate::saga::SAGA_INDEXES;
     for statement in [
         OUTBOX,
@@ -47,7 +53,7 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
         due,
         subject,
     ] {
-        sqlx::query(statement).execute(pool).await?;
+        sqlx::query(statement).execute(&mut *tx).await?;
     }
-    Ok(())
+    tx.commit().await
 }

@@ -1,0 +1,551 @@
+//! `ftgo order create | cancel | show`: what a client does with orders, through Kafka only.
+//!
+//! `create` and `cancel` publish the command (CreateOrder, CancelOrder on
+//! `ftgo.order.commands`, keyed by the order id) and, with `--wait`, follow
+//! `ftgo.order.events` until the saga's outcome for that order arrives. The follower starts
+//! at the topic's high watermarks taken *before* publishing, so an answer written however soon
+//! after the command is not missed.
+//!
+//! `show` reconstructs an order's history from every topic that carries messages keyed by
+//! the order id. It reads those topics whole (every partition, without a group): an order's
+//! records all share one partition only as long as every producer partitions keys alike, and a
+//! client in another language (librdkafka's default `consistent_random`) does not.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use apache_avro::Uuid;
+use apache_avro::types::Value;
+use contracts::Codec;
+use contracts::order::commands::{CancelOrder, CreateOrder, create_order};
+use kafka::{TopicFollower, read_topic};
+use messaging::{Received, header};
+
+use crate::avro_json::{millis, rfc3339_millis, summary};
+use crate::send::{Sender, kafka_unreachable, probe_kafka};
+
+const ORDER_EVENTS: &str = "ftgo.order.events";
+
+/// Every topic whose records are keyed by the order id, in the order a saga uses them.
+pub const ORDER_TOPICS: [&str; 9] = [
+    "ftgo.order.commands",
+    "ftgo.order.events",
+    "ftgo.order.replies",
+    "ftgo.consumer.commands",
+    "ftgo.kitchen.commands",
+    "ftgo.accounting.commands",
+    "ftgo.ticket.events",
+    "ftgo.accounting.events",
+    "ftgo.delivery.events",
+];
+
+/// Where an order is delivered when `--address` is not given.
+pub const DEFAULT_ADDRESS: &str = "1 Main Street, Oakland, CA, 94612";
+
+/// Waiting for the saga's answer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaitOptions {
+    /// Wait for the outcome and exit 0 when it succeeded, 2 when it was refused, 1 when
+    /// nothing came in time.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// `ftgo order create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateOptions {
+    /// The consumer (customer) id.
+    #[arg(long, value_name = "ID")]
+    pub consumer: Uuid,
+    /// The restaurant id.
+    #[arg(long, value_name = "ID")]
+    pub restaurant: Uuid,
+    /// A menu item of the restaurant and how many (1 if left out); repeat for more lines.
+    #[arg(long = "item", value_name = "MENU_ITEM_ID[:QTY]", required = true, value_parser = parse_item)]
+    pub items: Vec<(String, i32)>,
+    /// The order's id (a new random one if left out). Publishing the same id again is harmless.
+    #[arg(long, value_name = "UUID")]
+    pub order_id: Option<Uuid>,
+    /// Where to deliver: "street, city, state, zip" (or "street, street 2, city, state, zip").
+    #[arg(long, default_value = DEFAULT_ADDRESS, value_name = "ADDRESS", value_parser = parse_address)]
+    pub address: create_order::Address,
+    /// When to deliver, from now.
+    #[arg(long, default_value = "45m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub deliver_in: Duration,
+    #[command(flatten)]
+    pub wait: WaitOptions,
+}
+
+/// `MENU_ITEM_ID[:QTY]`.
+pub fn parse_item(text: &str) -> Result<(String, i32), String> {
+    let (id, quantity) = match text.rsplit_once(':') {
+        Some((id, quantity)) => {
+            let quantity: i32 = quantity.trim().parse().map_err(|_| {
+                format!("{quantity:?} is not a quantity (MENU_ITEM_ID[:QTY], e.g. samosa:2)")
+            })?;
+            (id, quantity)
+        }
+        None => (text, 1),
+    };
+    if id.trim().is_empty() {
+        return Err(format!("{text:?} names no menu item (e.g. samosa:2)"));
+    }
+    if quantity < 1 {
+        return Err(format!("the quantity of {id} is {quantity}; at least 1"));
+    }
+    Ok((id.trim().to_owned(), quantity))
+}
+
+/// `street, city, state, zip` or `street, street 2, city, state, zip`.
+pub fn parse_address(text: &str) -> Result<create_order::Address, String> {
+    let parts: Vec<String> = text.split(',').map(|p| p.trim().to_owned()).collect();
+    if parts.iter().any(String::is_empty) {
+        return Err(format!(
+            "{text:?} has an empty part; \"street, city, state, zip\""
+        ));
+    }
+    match <[String; 4]>::try_from(parts.clone()) {
+        Ok([street1, city, state, zip]) => Ok(create_order::Address {
+            street1,
+            street2: None,
+            city,
+            state,
+            zip,
+        }),
+        Err(_) => match <[String; 5]>::try_from(parts) {
+            Ok([street1, street2, city, state, zip]) => Ok(create_order::Address {
+                street1,
+                street2: Some(street2),
+                city,
+                state,
+                zip,
+            }),
+            Err(_) => Err(format!(
+                "{text:?} is not \"street, city, state, zip\" (four or five comma-separated parts)"
+            )),
+        },
+    }
+}
+
+/// An outcome `--wait` waits for: the event, how to print it, the exit status.
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    full_name: &'static str,
+    label: &'static str,
+    code: u8,
+}
+
+const CREATE_OUTCOMES: [Outcome; 2] = [
+    Outcome {
+        full_name: "ftgo.order.events.OrderApproved",
+        label: "APPROVED",
+        code: 0,
+    },
+    Outcome {
+        full_name: "ftgo.order.events.OrderRejected",
+        label: "REJECTED",
+        code: 2,
+    },
+];
+
+const CANCEL_OUTCOMES: [Outcome; 2] = [
+    Outcome {
+        full_name: "ftgo.order.events.OrderCancelled",
+        label: "CANCELLED",
+        code: 0,
+    },
+    Outcome {
+        full_name: "ftgo.order.events.OrderCancellationRejected",
+        label: "CANCELLATION REJECTED",
+        code: 2,
+    },
+];
+
+pub async fn create(bootstrap: &str, registry: &str, options: &CreateOptions) -> Result<ExitCode> {
+    let order_id = options.order_id.unwrap_or_else(Uuid::new_v4);
+    let delivery_time = millis(SystemTime::now() + options.deliver_in)
+        .context("--deliver-in is too far in the future")?;
+    let command = CreateOrder {
+        order_id,
+        consumer_id: options.consumer,
+        restaurant_id: options.restaurant,
+        line_items: options
+            .items
+            .iter()
+            .map(|(id, quantity)| create_order::OrderLineItem {
+                menu_item_id: id.clone(),
+                quantity: *quantity,
+            })
+            .collect(),
+        delivery_address: options.address.clone(),
+        delivery_time,
+    };
+    let sender = Sender::connect(bootstrap, registry)?;
+    let starts = if options.wait.wait {
+        Some(event_ends(bootstrap)?)
+    } else {
+        None
+    };
+    let sent = sender.send(&command, None).await?;
+    out!("order {order_id}");
+    eprintln!("{sent}");
+    match starts {
+        Some(starts) => {
+            wait_for_outcome(
+                bootstrap,
+                sender.codec(),
+                order_id,
+                &starts,
+                &CREATE_OUTCOMES,
+                options.wait.timeout,
+            )
+            .await
+        }
+        None => {
+            eprintln!(
+                "follow it: ftgo order show {order_id} (or create with --wait for the outcome)"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub async fn cancel(
+    bootstrap: &str,
+    registry: &str,
+    order_id: Uuid,
+    reason: Option<String>,
+    wait: &WaitOptions,
+) -> Result<ExitCode> {
+    let sender = Sender::connect(bootstrap, registry)?;
+    let starts = if wait.wait {
+        Some(event_ends(bootstrap)?)
+    } else {
+        None
+    };
+    let sent = sender.send(&CancelOrder { order_id, reason }, None).await?;
+    out!("cancel requested for order {order_id}");
+    eprintln!("{sent}");
+    match starts {
+        Some(starts) => {
+            wait_for_outcome(
+                bootstrap,
+                sender.codec(),
+                order_id,
+                &starts,
+                &CANCEL_OUTCOMES,
+                wait.timeout,
+            )
+            .await
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Where `ftgo.order.events` ends now: following from here sees everything written later.
+fn event_ends(bootstrap: &str) -> Result<Vec<(i32, i64)>> {
+    let ends = kafka::watermarks(bootstrap, ORDER_EVENTS, Duration::from_secs(10))
+        .with_context(|| format!("reading where {ORDER_EVENTS} ends"))
+        .with_context(|| kafka_unreachable(bootstrap))?;
+    Ok(ends.iter().map(|w| (w.partition, w.high)).collect())
+}
+
+/// Follows `ftgo.order.events` from `starts` until one of `outcomes` arrives for the order.
+async fn wait_for_outcome(
+    bootstrap: &str,
+    codec: &Codec,
+    order_id: Uuid,
+    starts: &[(i32, i64)],
+    outcomes: &[Outcome],
+    timeout: Duration,
+) -> Result<ExitCode> {
+    let key = order_id.to_string();
+    let names: Vec<&str> = outcomes.iter().map(|o| short(o.full_name)).collect();
+    let awaited = names.join(" or ");
+    eprintln!(
+        "waiting up to {} for {awaited} of order {key} on {ORDER_EVENTS}...",
+        humantime::format_duration(timeout)
+    );
+    let follower = TopicFollower::from_offsets(bootstrap, ORDER_EVENTS, starts)?;
+    let started = Instant::now();
+    let mut next_progress = Duration::from_secs(10);
+    while started.elapsed() < timeout {
+        if started.elapsed() >= next_progress {
+            eprintln!(
+                "still waiting for {awaited} of order {key} ({}s of {}s)",
+                started.elapsed().as_secs(),
+                timeout.as_secs()
+            );
+            next_progress += Duration::from_secs(10);
+        }
+        let Some(record) = follower.next(Duration::from_millis(200))? else {
+            continue;
+        };
+        if record.message.key.as_deref() != Some(key.as_str()) {
+            continue;
+        }
+        // The payload says which record it is; ce_type only when it does not decode.
+        let decoded = codec
+            .decode_value(ORDER_EVENTS, &record.message.payload)
+            .await;
+        let record_type = match &decoded {
+            Ok(decoded) => decoded.full_name.as_str(),
+            Err(_) => record.message.headers.get(header::TYPE).unwrap_or("?"),
+        };
+        let Some(outcome) = outcomes.iter().find(|o| o.full_name == record_type) else {
+            eprintln!("order {key}: {}", short(record_type));
+            continue;
+        };
+        match &decoded {
+            Ok(decoded) => out!(
+                "{} {}",
+                outcome.label,
+                summary(&decoded.value, &["orderId"])
+            ),
+            Err(error) => out!("{} (value not decodable: {error})", outcome.label),
+        }
+        return Ok(ExitCode::from(outcome.code));
+    }
+    eprintln!(
+        "no {awaited} for order {key} within {}s. Check how far it got: ftgo order show {key}; \
+         the services' logs (the order service runs the saga); the platform: deploy/local/status; \
+         the consumer groups' lag: ftgo topics",
+        timeout.as_secs()
+    );
+    Ok(ExitCode::from(1))
+}
+
+fn short(full_name: &str) -> &str {
+    full_name.rsplit('.').next().unwrap_or(full_name)
+}
+
+/// One record of an order's history.
+#[derive(Debug)]
+struct Entry {
+    received: Received,
+    /// Which of [`ORDER_TOPICS`]: breaks ties between records of the same millisecond.
+    topic_rank: usize,
+    full_name: String,
+    value: Result<Value, String>,
+}
+
+/// What the order events say the order's state is, from events in time order.
+fn order_state<'a>(
+    events: impl IntoIterator<Item = (&'a str, Option<&'a Value>)>,
+) -> Option<String> {
+    let mut state = None;
+    for (full_name, value) in events {
+        state = match short(full_name) {
+            "OrderCreated" => Some("APPROVAL_PENDING".to_owned()),
+            "OrderApproved" => Some("APPROVED".to_owned()),
+            "OrderRejected" => {
+                let reason = value.and_then(|v| field(v, "reason")).map(|r| match r {
+                    Value::Enum(_, symbol) => symbol.clone(),
+                    other => format!("{other:?}"),
+                });
+                Some(format!("REJECTED({})", reason.unwrap_or_default()))
+            }
+            "OrderCancelled" => Some("CANCELLED".to_owned()),
+            _ => state,
+        };
+    }
+    state
+}
+
+fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    match value {
+        Value::Record(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+pub async fn show(bootstrap: &str, registry: &str, order_id: Uuid, json: bool) -> Result<ExitCode> {
+    probe_kafka(bootstrap)?;
+    let key = order_id.to_string();
+    let read: Vec<(usize, Result<Vec<Received>, kafka::KafkaError>)> = std::thread::scope(|s| {
+        let readers: Vec<_> = ORDER_TOPICS
+            .iter()
+            .enumerate()
+            .map(|(rank, topic)| {
+                s.spawn(move || (rank, read_topic(bootstrap, topic, Duration::from_secs(60))))
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| r.join().unwrap_or_else(|_| (usize::MAX, Ok(Vec::new()))))
+            .collect()
+    });
+    let codec = Codec::for_catalog(registry)?;
+    let mut entries = Vec::new();
+    for (rank, records) in read {
+        let topic = ORDER_TOPICS.get(rank).copied().unwrap_or("?");
+        let records = records.with_context(|| {
+            format!("reading {topic} (deploy/local/up creates the topics of deploy/topics.toml)")
+        })?;
+        for received in records
+            .into_iter()
+            .filter(|r| r.message.key.as_deref() == Some(key.as_str()))
+        {
+            let header_type = received
+                .message
+                .headers
+                .get(header::TYPE)
+                .unwrap_or("(no ce_type)")
+                .to_owned();
+            let (full_name, value) =
+                match codec.decode_value(topic, &received.message.payload).await {
+                    Ok(decoded) => (decoded.full_name, Ok(decoded.value)),
+                    Err(error) => (header_type, Err(error.to_string())),
+                };
+            entries.push(Entry {
+                received,
+                topic_rank: rank,
+                full_name,
+                value,
+            });
+        }
+    }
+    if entries.is_empty() {
+        out!(
+            "no record mentions order {key} on {} (is the id right? records older than the topics' retention are gone)",
+            ORDER_TOPICS.join(", ")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    entries.sort_by_key(|e| {
+        (
+            e.received.origin.timestamp_ms.unwrap_or(i64::MAX),
+            e.topic_rank,
+            e.received.origin.partition,
+            e.received.origin.offset,
+        )
+    });
+    for entry in &entries {
+        let origin = &entry.received.origin;
+        let time = origin
+            .timestamp_ms
+            .map(rfc3339_millis)
+            .unwrap_or_else(|| "-".to_owned());
+        if json {
+            let value = match &entry.value {
+                Ok(value) => serde_json::Value::try_from(value.clone())
+                    .unwrap_or_else(|e| serde_json::Value::String(format!("(no JSON form: {e})"))),
+                Err(error) => serde_json::json!({ "notDecodable": error }),
+            };
+            let line = serde_json::json!({
+                "time": time,
+                "topic": origin.topic,
+                "partition": origin.partition,
+                "offset": origin.offset,
+                "type": entry.full_name,
+                "id": entry.received.message.id(),
+                "value": value,
+            });
+            out!("{line}");
+        } else {
+            let text = match &entry.value {
+                Ok(value) => summary(value, &["orderId"]),
+                Err(error) => format!("(not decodable: {error})"),
+            };
+            out!(
+                "{time}  {:<24} {:<32} {text}",
+                origin.topic,
+                short(&entry.full_name)
+            );
+        }
+    }
+    let state = order_state(
+        entries
+            .iter()
+            .filter(|e| e.received.origin.topic == ORDER_EVENTS)
+            .map(|e| (e.full_name.as_str(), e.value.as_ref().ok())),
+    );
+    let state_line = match state {
+        Some(state) => state,
+        None => "NO ORDER EVENT YET (the order service has not taken the order in: is it running? \
+                 deploy/local/status; its group's lag: ftgo topics)"
+            .to_owned(),
+    };
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({ "orderId": key, "state": state_line })
+        );
+    } else {
+        out!("state: {state_line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An order id argument.
+pub fn parse_order_id(text: &str) -> Result<Uuid, String> {
+    text.trim().parse().map_err(|_| {
+        format!("{text:?} is not an order id (a uuid, as `ftgo order create` prints it)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_an_id_and_a_quantity() {
+        assert_eq!(parse_item("samosa:2"), Ok(("samosa".into(), 2)));
+        assert_eq!(parse_item("garlic-naan"), Ok(("garlic-naan".into(), 1)));
+        assert_eq!(parse_item("a:b:3"), Ok(("a:b".into(), 3)));
+        assert!(parse_item("samosa:0").is_err());
+        assert!(parse_item("samosa:two").is_err());
+        assert!(parse_item(":2").is_err());
+    }
+
+    #[test]
+    fn addresses_have_four_or_five_parts() {
+        let address = parse_address("1 Main St, Oakland, CA, 94612").expect("four");
+        assert_eq!(address.street1, "1 Main St");
+        assert_eq!(address.zip, "94612");
+        assert_eq!(address.street2, None);
+        let address = parse_address("1 Main St, Flat 3, Oakland, CA, 94612").expect("five");
+        assert_eq!(address.street2.as_deref(), Some("Flat 3"));
+        assert!(parse_address("1 Main St, Oakland").is_err());
+        assert!(parse_address("1 Main St, , CA, 94612").is_err());
+    }
+
+    #[test]
+    fn the_state_is_what_the_last_order_event_says() {
+        let rejected = Value::Record(vec![(
+            "reason".into(),
+            Value::Enum(5, "CARD_AUTHORIZATION_FAILED".into()),
+        )]);
+        assert_eq!(order_state([]), None);
+        assert_eq!(
+            order_state([("ftgo.order.events.OrderCreated", None)]),
+            Some("APPROVAL_PENDING".into())
+        );
+        assert_eq!(
+            order_state([
+                ("ftgo.order.events.OrderCreated", None),
+                ("ftgo.order.events.OrderRejected", Some(&rejected)),
+            ]),
+            Some("REJECTED(CARD_AUTHORIZATION_FAILED)".into())
+        );
+        assert_eq!(
+            order_state([
+                ("ftgo.order.events.OrderCreated", None),
+                ("ftgo.order.events.OrderApproved", None),
+                ("ftgo.order.events.OrderCancellationRejected", None),
+            ]),
+            Some("APPROVED".into())
+        );
+        assert_eq!(
+            order_state([
+                ("ftgo.order.events.OrderApproved", None),
+                ("ftgo.order.events.OrderCancelled", None),
+            ]),
+            Some("CANCELLED".into())
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! `ftgo topics`: every topic of the project with its partitions, how many records it holds,
+//! and how far behind each of the project's consumer groups is on it.
+//!
+//! Lag is summed over partitions: high watermark minus the group's committed offset, or minus
+//! the low watermark where the group has committed nothing on that partition (it would start
+//! there). A group is shown on a topic only when it has committed something on it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kafka::{GroupOffsets, TopicAdmin, Watermarks};
+use serde::Deserialize;
+
+use crate::send::{kafka_unreachable, probe_kafka};
+
+/// The consumer groups of the project's services.
+pub const SERVICE_GROUPS: [&str; 6] = [
+    "order-service",
+    "consumer-service",
+    "kitchen-service",
+    "accounting-service",
+    "restaurant-service",
+    "delivery-service",
+];
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `ftgo topics`.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// The topic manifest; when it is missing, every `ftgo.*` topic on the broker.
+    #[arg(long, default_value = "deploy/topics.toml", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// Another consumer group to show the lag of (besides the services'); repeatable.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
+/// `deploy/topics.toml`: only the names matter here.
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    topic: Vec<ManifestTopic>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestTopic {
+    name: String,
+}
+
+/// The topics to show: the manifest's, or the broker's `ftgo.*` ones.
+fn topic_names(file: &Path, admin: &TopicAdmin) -> Result<(Vec<String>, String)> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let manifest: Manifest =
+                toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+            Ok((
+                manifest.topic.into_iter().map(|t| t.name).collect(),
+                format!("topics of {}", file.display()),
+            ))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let names = admin
+                .topics()?
+                .into_iter()
+                .map(|t| t.name)
+                .filter(|n| n.starts_with("ftgo."))
+                .collect();
+            Ok((
+                names,
+                format!("{} not found: the broker's ftgo.* topics", file.display()),
+            ))
+        }
+        Err(error) => Err(error).with_context(|| format!("reading {}", file.display())),
+    }
+}
+
+/// A group's lag on a topic: `None` when it has committed nothing there.
+pub fn lag(watermarks: &[Watermarks], committed: &[(i32, Option<i64>)]) -> Option<i64> {
+    if committed.iter().all(|(_, c)| c.is_none()) {
+        return None;
+    }
+    Some(
+        watermarks
+            .iter()
+            .map(|w| {
+                let from = committed
+                    .iter()
+                    .find(|(p, _)| *p == w.partition)
+                    .and_then(|(_, c)| *c)
+                    .unwrap_or(w.low);
+                (w.high - from.max(w.low)).max(0)
+            })
+            .sum(),
+    )
+}
+
+/// One row of the table.
+#[derive(Debug)]
+struct Row {
+    topic: String,
+    /// (partitions, records), or why there are none.
+    size: Result<(usize, i64), String>,
+    lags: Vec<(String, i64)>,
+}
+
+pub fn topics(bootstrap: &str, options: &Options) -> Result<ExitCode> {
+    let admin = probe_kafka(bootstrap)?;
+    let (names, source) = topic_names(&options.file, &admin)?;
+    let mut groups: Vec<String> = SERVICE_GROUPS.iter().map(|g| (*g).to_owned()).collect();
+    for group in &options.groups {
+        if !groups.contains(group) {
+            groups.push(group.clone());
+        }
+    }
+    let group_offsets: Vec<GroupOffsets> = groups
+        .iter()
+        .map(|g| GroupOffsets::new(bootstrap, g, TIMEOUT))
+        .collect::<Result<_, _>>()
+        .with_context(|| kafka_unreachable(bootstrap))?;
+    let mut rows = Vec::new();
+    let mut groups_seen = std::collections::BTreeSet::new();
+    for topic in names {
+        let watermarks = match admin.watermarks(&topic) {
+            Ok(w) => w,
+            Err(kafka::KafkaError::UnknownTopic(_)) => {
+                rows.push(Row {
+                    topic,
+                    size: Err("missing on the broker (deploy/local/up creates it)".into()),
+                    lags: Vec::new(),
+                });
+                continue;
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("reading {topic}'s watermarks"));
+            }
+        };
+        let mut lags = Vec::new();
+        for offsets in &group_offsets {
+            let committed = offsets
+                .committed(&topic)
+                .with_context(|| format!("reading {}'s offsets on {topic}", offsets.group()))?;
+            if let Some(lag) = lag(&watermarks, &committed) {
+                groups_seen.insert(offsets.group().to_owned());
+                lags.push((offsets.group().to_owned(), lag));
+            }
+        }
+        rows.push(Row {
+            topic,
+            size: Ok((
+                watermarks.len(),
+                watermarks.iter().map(Watermarks::records).sum(),
+            )),
+            lags,
+        });
+    }
+    print_table(&rows)?;
+    out!("");
+    out!("{source}; lag = records a group has not handled yet");
+    let idle: Vec<&str> = groups
+        .iter()
+        .filter(|g| !groups_seen.contains(*g))
+        .map(String::as_str)
+        .collect();
+    if !idle.is_empty() {
+        out!(
+            "groups with no committed offsets on these topics (never ran, or their offsets expired):"
+        );
+        let mut line = String::new();
+        for group in idle {
+            if !line.is_empty() && line.len() + group.len() + 2 > 118 {
+                out!("  {line}");
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push_str(", ");
+            }
+            line.push_str(group);
+        }
+        out!("  {line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(rows: &[Row]) -> Result<()> {
+    let topic_width = rows
+        .iter()
+        .map(|r| r.topic.len())
+        .chain([5])
+        .max()
+        .unwrap_or(5);
+    let group_width = rows
+        .iter()
+        .flat_map(|r| r.lags.iter().map(|(g, _)| g.len()))
+        .chain([5])
+        .max()
+        .unwrap_or(5);
+    let line = |topic: &str, partitions: &str, records: &str, group: &str, lag: &str| {
+        let text = format!(
+            "{topic:<topic_width$} {partitions:>10} {records:>10}  {group:<group_width$} {lag:>10}"
+        );
+        text.trim_end().to_owned()
+    };
+    out!("{}", line("TOPIC", "PARTITIONS", "RECORDS", "GROUP", "LAG"));
+    for row in rows {
+        let (partitions, records) = match &row.size {
+            Ok((partitions, records)) => (partitions.to_string(), records.to_string()),
+            Err(why) => {
+                out!("{:<topic_width$} {why}", row.topic);
+                continue;
+            }
+        };
+        let mut lags = row.lags.iter();
+        let (group, lag) = lags
+            .next()
+            .map(|(g, l)| (g.as_str(), l.to_string()))
+            .unwrap_or(("-", String::new()));
+        out!("{}", line(&row.topic, &partitions, &records, group, &lag));
+        for (group, lag) in lags {
+            out!("{}", line("", "", "", group, &lag.to_string()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marks(partition: i32, low: i64, high: i64) -> Watermarks {
+        Watermarks {
+            partition,
+            low,
+            high,
+        }
+    }
+
+    #[test]
+    fn lag_counts_uncommitted_partitions_from_their_start() {
+        let watermarks = [marks(0, 0, 10), marks(1, 5, 8), marks(2, 0, 0)];
+        assert_eq!(lag(&watermarks, &[(0, None), (1, None), (2, None)]), None);
+        assert_eq!(
+            lag(&watermarks, &[(0, Some(10)), (1, None), (2, None)]),
+            Some(3)
+        );
+        assert_eq!(
+            lag(&watermarks, &[(0, Some(4)), (1, Some(8)), (2, None)]),
+            Some(6)
+        );
+        // A commit below the low watermark (records deleted since) counts from the low one.
+        assert_eq!(
+            lag(&watermarks, &[(0, Some(10)), (1, Some(2)), (2, None)]),
+            Some(3)
+        );
+    }
+}

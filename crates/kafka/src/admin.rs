@@ -1,0 +1,286 @@
+//! What tools ask the broker about topics and consumer groups, without joining any group:
+//! which topics exist and their partitions, each partition's watermarks, the offsets a group
+//! has committed (and setting them), and following a topic from given offsets.
+//!
+//! Offsets follow Kafka's conventions: a partition's *low* watermark is its first record still
+//! kept, its *high* watermark the offset the next record will get; a group's committed offset
+//! is the next record it will handle, so the group has taken in every record below it.
+
+use std::time::Duration;
+
+use messaging::Received;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::KafkaError;
+
+fn client(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> KafkaError {
+    move |source| KafkaError::Client { what, source }
+}
+
+/// A consumer that never subscribes, so it never joins `group` (a group id is needed to read
+/// or write the group's offsets) and commits only when told to.
+fn standalone(bootstrap_servers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .map_err(client("creating a consumer"))
+}
+
+/// A topic as the broker's metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: Vec<i32>,
+}
+
+/// One partition's watermarks: its records are the offsets `low..high`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub partition: i32,
+    pub low: i64,
+    pub high: i64,
+}
+
+impl Watermarks {
+    /// How many records the partition holds now.
+    pub fn records(&self) -> i64 {
+        (self.high - self.low).max(0)
+    }
+}
+
+/// Topics, partitions and watermarks, through one connection: for tools that ask about many
+/// topics at once.
+pub struct TopicAdmin {
+    consumer: BaseConsumer,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for TopicAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicAdmin").finish_non_exhaustive()
+    }
+}
+
+impl TopicAdmin {
+    /// Each request to the broker may take up to `timeout`.
+    pub fn new(bootstrap_servers: &str, timeout: Duration) -> Result<Self, KafkaError> {
+        Ok(Self {
+            consumer: standalone(bootstrap_servers, "ftgo-topic-admin")?,
+            timeout,
+        })
+    }
+
+    /// Every topic on the broker (internal ones, `__*`, left out), by name. Also the cheapest
+    /// way to learn whether the broker answers at all.
+    pub fn topics(&self) -> Result<Vec<TopicInfo>, KafkaError> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(None, self.timeout)
+            .map_err(client("fetching the broker's metadata"))?;
+        let mut topics: Vec<TopicInfo> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && !t.name().starts_with("__"))
+            .map(|t| TopicInfo {
+                name: t.name().to_owned(),
+                partitions: t.partitions().iter().map(|p| p.id()).collect(),
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    /// The partitions of `topic`, in order, or [`KafkaError::UnknownTopic`].
+    pub fn partitions(&self, topic: &str) -> Result<Vec<i32>, KafkaError> {
+        partitions(&self.consumer, topic, self.timeout)
+    }
+
+    /// Every partition's watermarks now, in partition order.
+    pub fn watermarks(&self, topic: &str) -> Result<Vec<Watermarks>, KafkaError> {
+        self.partitions(topic)?
+            .into_iter()
+            .map(|partition| {
+                let (low, high) = self
+                    .consumer
+                    .fetch_watermarks(topic, partition, self.timeout)
+                    .map_err(client("fetching a partition's watermarks"))?;
+                Ok(Watermarks {
+                    partition,
+                    low,
+                    high,
+                })
+            })
+            .collect()
+    }
+}
+
+fn partitions(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(client("fetching the topic's metadata"))?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(KafkaError::UnknownTopic(topic.to_owned()));
+    }
+    partitions.sort_unstable();
+    Ok(partitions)
+}
+
+/// Every partition's watermarks of `topic` now, in partition order.
+pub fn watermarks(
+    bootstrap_servers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Watermarks>, KafkaError> {
+    TopicAdmin::new(bootstrap_servers, timeout)?.watermarks(topic)
+}
+
+/// The offsets one consumer group has committed, read and written without joining the group,
+/// so no member of it is disturbed (no rebalance).
+pub struct GroupOffsets {
+    consumer: BaseConsumer,
+    group: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for GroupOffsets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupOffsets")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupOffsets {
+    pub fn new(
+        bootstrap_servers: &str,
+        group: &str,
+        timeout: Duration,
+    ) -> Result<Self, KafkaError> {
+        Ok(Self {
+            consumer: standalone(bootstrap_servers, group)?,
+            group: group.to_owned(),
+            timeout,
+        })
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The group's committed offset of every partition of `topic`, in partition order: `None`
+    /// where it has committed nothing (it never handled that partition, or its offsets
+    /// expired).
+    pub fn committed(&self, topic: &str) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
+        let partitions = partitions(&self.consumer, topic, self.timeout)?;
+        let mut wanted = TopicPartitionList::new();
+        for &partition in &partitions {
+            wanted.add_partition(topic, partition);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(wanted, self.timeout)
+            .map_err(client("fetching the group's committed offsets"))?;
+        let mut offsets = Vec::with_capacity(partitions.len());
+        for element in committed.elements_for_topic(topic) {
+            if let Err(source) = element.error() {
+                return Err(KafkaError::Client {
+                    what: "fetching a partition's committed offset",
+                    source,
+                });
+            }
+            let offset = match element.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            };
+            offsets.push((element.partition(), offset));
+        }
+        offsets.sort_unstable();
+        Ok(offsets)
+    }
+
+    /// Commits `offsets` (partition, next offset to handle) of `topic` for the group, as
+    /// `kafka-consumer-groups --reset-offsets` does. The broker refuses it while the group has
+    /// active members: this is for tools and tests, not for a running service's group.
+    pub fn commit(&self, topic: &str, offsets: &[(i32, i64)]) -> Result<(), KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for &(partition, offset) in offsets {
+            list.add_partition_offset(topic, partition, Offset::Offset(offset))
+                .map_err(client("listing the offsets to commit"))?;
+        }
+        self.consumer
+            .commit(&list, CommitMode::Sync)
+            .map_err(client("committing offsets"))
+    }
+}
+
+/// The offsets `group` has committed on every partition of `topic`, in partition order (`None`
+/// where it has committed nothing). Joins no group.
+pub fn committed_offsets(
+    bootstrap_servers: &str,
+    group: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
+    GroupOffsets::new(bootstrap_servers, group, timeout)?.committed(topic)
+}
+
+/// Follows a topic from given offsets, without a group. To wait for the answer to something
+/// about to be published, take the topic's high watermarks first, publish, then follow from
+/// them: however fast the answer is written, it is at or after those offsets, so it is not
+/// missed (following "from the end" would resolve the end only when fetching starts).
+pub struct TopicFollower {
+    consumer: BaseConsumer,
+}
+
+impl std::fmt::Debug for TopicFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicFollower").finish_non_exhaustive()
+    }
+}
+
+impl TopicFollower {
+    /// Follows each `(partition, offset)` of `topic` from that offset.
+    pub fn from_offsets(
+        bootstrap_servers: &str,
+        topic: &str,
+        starts: &[(i32, i64)],
+    ) -> Result<Self, KafkaError> {
+        let consumer = standalone(bootstrap_servers, "ftgo-topic-follower")?;
+        let mut assignment = TopicPartitionList::new();
+        for &(partition, offset) in starts {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(offset))
+                .map_err(client("assigning a partition"))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(client("assigning partitions"))?;
+        Ok(Self { consumer })
+    }
+
+    /// The next record, waiting at most `wait` for one.
+    pub fn next(&self, wait: Duration) -> Result<Option<Received>, KafkaError> {
+        match self.consumer.poll(wait) {
+            Some(Ok(record)) => Ok(Some(crate::consumer::received(&record))),
+            Some(Err(source)) => Err(KafkaError::Client {
+                what: "reading",
+                source,
+            }),
+            None => Ok(None),
+        }
+    }
+}
