@@ -161,6 +161,20 @@ async fn over_the_card_limit(stack: &Stack, world: &World) -> Result<()> {
     Ok(())
 }
 
+/// More of one item than a kitchen takes on a ticket (100): within the consumer's and the
+/// card's limits (101 samosas: 454.50 USD), so only the kitchen refuses; nothing to cancel.
+async fn refused_by_the_kitchen(stack: &Stack, world: &World) -> Result<()> {
+    let create = order(world, world.alice, &[("samosa", 101)]);
+    let id = create.order_id.to_string();
+    stack.client.send(&create).await?;
+    let detail = rejected_for(stack, &id, OrderRejectionReason::TicketCreationFailed).await?;
+    ensure!(detail.contains("InvalidQuantity"), "{detail}");
+    check_types(stack, &id, KITCHEN, &["CreateTicket"])?;
+    check_types(stack, &id, ACCOUNTING, &[])?;
+    check_types(stack, &id, ORDER_EVENTS, &["OrderCreated", "OrderRejected"])?;
+    Ok(())
+}
+
 /// A menu item the restaurant does not have: rejected by the order service on arrival, from
 /// its replica, with no saga.
 async fn unknown_menu_item(stack: &Stack, world: &World) -> Result<()> {
@@ -343,7 +357,7 @@ async fn every_saga_path_over_the_real_stack() -> Result<()> {
     )
     .await?;
     let world = seed(&stack).await?;
-    let (a, b, c, d, e, f, g, h) = tokio::join!(
+    let (a, b, c, d, e, f, g, h, i) = tokio::join!(
         approved(&stack, &world),
         unknown_consumer(&stack, &world),
         over_the_order_limit(&stack, &world),
@@ -352,6 +366,7 @@ async fn every_saga_path_over_the_real_stack() -> Result<()> {
         published_twice(&stack, &world),
         cancelled(&stack, &world),
         cancellation_refused(&stack, &world),
+        refused_by_the_kitchen(&stack, &world),
     );
     let outcomes = [
         ("approved", a),
@@ -362,6 +377,7 @@ async fn every_saga_path_over_the_real_stack() -> Result<()> {
         ("published twice", f),
         ("cancelled", g),
         ("cancellation refused", h),
+        ("refused by the kitchen", i),
     ];
     let failures: Vec<String> = outcomes
         .iter()

@@ -444,9 +444,23 @@ async fn invalid(
                 format!("{} × {:?}: at least 1", line.quantity, line.menu_item_id),
             )));
         }
+        if line.quantity > MAX_QUANTITY_PER_LINE {
+            return Ok(Some((
+                CreateTicketFailure::InvalidQuantity,
+                format!(
+                    "{} × {:?}: a kitchen prepares at most {MAX_QUANTITY_PER_LINE} of one item per ticket",
+                    line.quantity, line.menu_item_id
+                ),
+            )));
+        }
     }
     Ok(None)
 }
+
+/// The most of one item a kitchen takes on one ticket: its capacity, which the order service
+/// does not know (an order within the consumer's and the card's limits can still be refused
+/// here, and the saga compensates).
+pub const MAX_QUANTITY_PER_LINE: i32 = 100;
 
 /// A ticket as stored, with what its events name.
 struct Stored {

@@ -10,6 +10,9 @@
 //! - **Publishes** ticket events on `ftgo.ticket.events` (TicketCreated, TicketAccepted,
 //!   TicketPreparationStarted, TicketReadyForPickup, TicketCancelled), keyed by order id, and
 //!   replies on the reply-to of each saga command (`ftgo.order.replies`).
+//! - **Refuses** a CreateTicket for a restaurant or menu item its replica does not know, a
+//!   quantity below 1, or more than [`handlers::MAX_QUANTITY_PER_LINE`] (100) of one item: the
+//!   kitchen's capacity, which the order service does not check, so the saga compensates.
 //!
 //! # Layout
 //! - [`ticket`]: the ticket's state machine, pure: which command moves a ticket where, which
