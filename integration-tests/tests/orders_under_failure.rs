@@ -21,8 +21,8 @@ use contracts::restaurant::commands::CreateRestaurant;
 use contracts::restaurant::commands::create_restaurant::Address;
 use integration_tests::flow::{Client, ORDER_TOPICS, Recorder, short_type};
 use messaging::Received;
-use stack::{World, menu, order, topics_of, wait_until};
-use test_support::{Platform, TestDatabase, start_group_at_end, unique_group};
+use stack::{World, menu, order, wait_until};
+use test_support::{Platform, TestDatabase, service_topics, start_group_at_end, unique_group};
 use uuid::Uuid;
 
 const SERVICES: [&str; 6] = [
@@ -97,6 +97,11 @@ impl ServiceProcesses {
         let child = Command::new(env!("CARGO_BIN_EXE_ftgo-service"))
             .args([self.name, &self.group])
             .env("FTGO_DATABASE__URL", self.database.url())
+            // The service's own variable wins over the shared one (deploy/local/env sets it).
+            .env(
+                service_kit::Settings::own_database_variable(self.name),
+                self.database.url(),
+            )
             .env("FTGO_HTTP__PORT", port.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -166,7 +171,7 @@ async fn a_thousand_orders_survive_killed_instances_of_every_service() -> Result
     let mut services = Vec::new();
     for name in SERVICES {
         let group = unique_group(&format!("{name}-service"));
-        start_group_at_end(&group, topics_of(name))?;
+        start_group_at_end(&group, service_topics(name))?;
         let mut service = ServiceProcesses {
             name,
             group,

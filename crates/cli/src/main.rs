@@ -11,6 +11,8 @@
 //!   history from every order-keyed topic, and its state).
 //! - `seed`: `ftgo seed`, demo restaurants and consumers with fixed ids, created through
 //!   commands, then waiting until the services' groups have taken them in.
+//! - `bench`: `ftgo bench orders`, CreateOrder for the demo data at full speed or a fixed rate;
+//!   throughput and publish-to-outcome latency (p50, p95, p99, max).
 //! - `topics`: `ftgo topics`, each topic's partitions, records and consumer groups' lag.
 //! - `avro_json`: JSON to Avro against a schema (errors name the field), `--set` paths, and
 //!   one-line summaries of decoded records.
@@ -41,6 +43,7 @@ macro_rules! out {
 }
 
 mod avro_json;
+mod bench;
 mod catalog_docs;
 mod compatibility;
 mod dlq;
@@ -121,6 +124,15 @@ enum Command {
     Seed {
         #[command(flatten)]
         options: seed::Options,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Load tests: publishes orders for the demo data and measures throughput and latency.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
         #[command(flatten)]
         kafka: KafkaArgs,
         #[command(flatten)]
@@ -320,6 +332,11 @@ async fn main() -> ExitCode {
             kafka,
             registry,
         } => seed::seed(&kafka.bootstrap_servers, &registry.url, &options).await,
+        Command::Bench {
+            command,
+            kafka,
+            registry,
+        } => bench::bench(&kafka.bootstrap_servers, &registry.url, &command).await,
         Command::Topics { options, kafka } => topics::topics(&kafka.bootstrap_servers, &options),
     };
     match result {

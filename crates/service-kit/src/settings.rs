@@ -90,6 +90,18 @@ impl Settings {
             .merge(Serialized::default("http.port", 8080))
             .merge(Serialized::default("saga.reply_timeout_ms", 30_000))
             .merge(Env::prefixed("FTGO_").split("__"))
+            // The service's own database URL beats the shared one: `deploy/local/env` exports
+            // both (the shared one is the admin's, for tools and tests).
+            .merge(
+                Env::raw()
+                    .only(&[Self::own_database_variable(service).as_str()])
+                    .map(|_| "database.url".into()),
+            )
+    }
+
+    /// `FTGO_<SERVICE>_DATABASE__URL`: the service's own database URL, when set.
+    pub fn own_database_variable(service: &str) -> String {
+        format!("FTGO_{}_DATABASE__URL", service.to_uppercase())
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
@@ -145,6 +157,23 @@ mod tests {
             jail.set_env("FTGO_HTTP__PORT", "9100");
             jail.set_env("FTGO_DATABASE__URL", "postgres://k:s3cret@db:5432/ftgo");
             let settings = Settings::load("kitchen").expect("overridden");
+            assert_eq!(
+                settings.database.url.expose_secret(),
+                "postgres://k:s3cret@db:5432/ftgo"
+            );
+            jail.set_env(
+                "FTGO_KITCHEN_DATABASE__URL",
+                "postgres://kitchen:s3cret@db:5432/ftgo",
+            );
+            jail.set_env(
+                "FTGO_ORDER_DATABASE__URL",
+                "postgres://order:s3cret@db:5432/ftgo",
+            );
+            let own = Settings::load("kitchen").expect("its own");
+            assert_eq!(
+                own.database.url.expose_secret(),
+                "postgres://kitchen:s3cret@db:5432/ftgo"
+            );
             assert_eq!(
                 settings.kafka.bootstrap_servers,
                 "kafka-1:9092,kafka-2:9092"

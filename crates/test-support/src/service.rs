@@ -8,7 +8,7 @@ use service_kit::{Instance, Running, Settings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{TestDatabase, unique_group};
+use crate::{TestDatabase, start_group_at_end, unique_group};
 
 /// A running service: its database, group and HTTP address; stopped (gracefully) by
 /// [`TestService::stop`], or aborted when dropped.
@@ -30,6 +30,23 @@ impl std::fmt::Debug for TestService {
     }
 }
 
+/// The topics service `name` consumes.
+pub fn service_topics(name: &str) -> &'static [&'static str] {
+    match name {
+        "order" => &[
+            "ftgo.order.commands",
+            "ftgo.order.replies",
+            "ftgo.restaurant.events",
+        ],
+        "consumer" => &["ftgo.consumer.commands"],
+        "kitchen" => &["ftgo.kitchen.commands", "ftgo.restaurant.events"],
+        "accounting" => &["ftgo.accounting.commands", "ftgo.consumer.events"],
+        "restaurant" => &["ftgo.restaurant.commands"],
+        "delivery" => &["ftgo.order.events", "ftgo.ticket.events"],
+        _ => &[],
+    }
+}
+
 /// The settings of service `name` (`order`, ...) on `database`, HTTP on any free port.
 pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings> {
     Ok(Settings::from_figment(
@@ -40,8 +57,9 @@ pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings>
 }
 
 impl TestService {
-    /// Starts service `name` with its `run` function on a new database, in a new group,
-    /// `configure`d (a test may set its group's ordering, ...), and waits until it consumes.
+    /// Starts service `name` with its `run` function on a new database, in a new group that
+    /// starts at the current end of the service's topics (so it does not replay what earlier
+    /// runs left on the shared topics), and waits until it consumes.
     pub async fn start<R, Fut>(name: &str, run: R) -> Result<Self>
     where
         R: FnOnce(
@@ -87,6 +105,7 @@ impl TestService {
         ) -> Fut,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
+        start_group_at_end(&group, service_topics(name))?;
         let database = TestDatabase::create().await?;
         let settings = Settings::from_figment(configure(
             Settings::figment(name)

@@ -18,25 +18,8 @@ use contracts::restaurant::commands::create_restaurant::{
     Address as RestaurantAddress, MenuItem, Money,
 };
 use integration_tests::flow::{Client, ORDER_TOPICS, Recorder};
-use test_support::{Platform, TestService, start_group_at_end, unique_group};
+use test_support::{Platform, TestService, unique_group};
 use uuid::Uuid;
-
-/// What each service consumes: its test group starts at the end of these.
-pub fn topics_of(service: &str) -> &'static [&'static str] {
-    match service {
-        "order" => &[
-            "ftgo.order.commands",
-            "ftgo.order.replies",
-            "ftgo.restaurant.events",
-        ],
-        "consumer" => &["ftgo.consumer.commands"],
-        "kitchen" => &["ftgo.kitchen.commands", "ftgo.restaurant.events"],
-        "accounting" => &["ftgo.accounting.commands", "ftgo.consumer.events"],
-        "restaurant" => &["ftgo.restaurant.commands"],
-        "delivery" => &["ftgo.order.events", "ftgo.ticket.events"],
-        other => panic!("no service {other}"),
-    }
-}
 
 /// Starts service `name` in a fresh group starting at the topics' end, with `configure`d
 /// settings.
@@ -45,7 +28,6 @@ pub async fn start_service(
     configure: impl FnOnce(figment::Figment) -> figment::Figment,
 ) -> Result<TestService> {
     let group = unique_group(&format!("{name}-service"));
-    start_group_at_end(&group, topics_of(name))?;
     macro_rules! start {
         ($run:path) => {
             TestService::start_configured(name, group, configure, |s, i, stop, started| {
