@@ -1,6 +1,7 @@
 //! The outbox and the polling relay over real PostgreSQL and Kafka: what commits is published
 //! and what rolls back is not; concurrent writers and two relays keep every key's order; an
-//! open transaction is never overtaken; the inbox gives one effect per message.
+//! open transaction is never overtaken; an idle relay wakes for an append; the inbox gives one
+//! effect per message.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -250,5 +251,48 @@ async fn a_message_delivered_twice_has_one_effect() -> Result<()> {
         "fresh entries expired"
     );
     ensure!(outbox::Inbox::expire(pool, Duration::ZERO).await? == 3);
+    Ok(())
+}
+
+/// An idle relay does not poll: it waits for the notification every appending transaction
+/// sends at commit, and publishes at once. Its fallback poll here is a minute away, so only
+/// the notification can wake it within the test's bound.
+#[tokio::test]
+async fn an_idle_relay_wakes_when_an_append_commits() -> Result<()> {
+    let database = database().await?;
+    let pool = database.pool().clone();
+    let topic = TestTopic::create("outbox_wake", 1).await?;
+    let relay = PollingRelay::new(
+        pool.clone(),
+        publisher()?,
+        RelaySettings {
+            idle_wait: Duration::from_secs(60),
+            ..RelaySettings::default()
+        },
+    );
+    let stop = CancellationToken::new();
+    let running = tokio::spawn({
+        let stop = stop.clone();
+        async move { relay.run(stop.cancelled_owned()).await }
+    });
+    // Let it find the outbox empty and settle into waiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for sequence in 0..3 {
+        let mut tx = pool.begin().await?;
+        outbox::append(
+            &mut tx,
+            topic.name(),
+            &sequence_message("order-1", sequence),
+        )
+        .await?;
+        tx.commit().await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let records = read_records(topic.name(), 3, Duration::from_secs(5))
+        .await
+        .context("the relay did not wake for the appends")?;
+    ensure!(records.len() == 3);
+    stop.cancel();
+    ensure!(running.await? == 3);
     Ok(())
 }

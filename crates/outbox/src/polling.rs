@@ -16,11 +16,18 @@
 //! the transaction committed only after every record is acknowledged. A crash in between rolls
 //! the claim back and the rows are published again: at least once, absorbed by the consumers'
 //! inbox.
+//!
+//! Waking up: every transaction that appends to the outbox notifies the schema's channel
+//! ([`crate::schema::notify_channel`], by a statement trigger, delivered at commit). An idle
+//! relay waits for that notification instead of polling, and looks again after
+//! [`RelaySettings::idle_wait`] only in case a notification was lost (a reconnect). So an idle
+//! service costs nothing, and a committed append is published at once.
 
 use std::future::Future;
 use std::time::Duration;
 
 use messaging::{Message, Publisher};
+use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 
 use crate::OutboxError;
@@ -61,7 +68,7 @@ FOR UPDATE OF o SKIP LOCKED";
 pub struct RelaySettings {
     /// Rows claimed and published at a time.
     pub batch_size: i64,
-    /// How long to wait before looking again when there was less than a batch.
+    /// How long an idle relay waits for an append's notification before it looks anyway.
     pub idle_wait: Duration,
     /// The longest wait between tries while the database or Kafka fails.
     pub max_failure_backoff: Duration,
@@ -71,7 +78,7 @@ impl Default for RelaySettings {
     fn default() -> Self {
         Self {
             batch_size: 1_000,
-            idle_wait: Duration::from_millis(2),
+            idle_wait: Duration::from_millis(500),
             max_failure_backoff: Duration::from_secs(5),
         }
     }
@@ -158,42 +165,79 @@ impl<P: Publisher> PollingRelay<P> {
     }
 
     /// Relays until `shutdown` completes: a full batch is followed by the next at once, less
-    /// than that by a short wait; failures (database or Kafka unreachable) by a growing one.
-    /// Returns how many messages it published.
+    /// than that by a wait for the next append's notification (at most `idle_wait`); failures
+    /// (database or Kafka unreachable) by a growing wait. Returns how many messages it
+    /// published.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> u64 {
         tokio::pin!(shutdown);
+        let mut listener = self.listen().await;
         let mut published = 0u64;
-        let mut backoff = self.settings.idle_wait;
+        let mut backoff = Duration::ZERO;
         loop {
-            let wait = tokio::select! {
+            let outcome = tokio::select! {
                 biased;
                 () = &mut shutdown => return published,
-                outcome = self.relay_once() => match outcome {
-                    Ok(RelayOutcome::Published(n)) => {
-                        published += n as u64;
-                        backoff = self.settings.idle_wait;
-                        if n as i64 >= self.settings.batch_size {
-                            continue;
-                        }
-                        self.settings.idle_wait
+                outcome = self.relay_once() => outcome,
+            };
+            let wait = match outcome {
+                Ok(RelayOutcome::Published(n)) => {
+                    published += n as u64;
+                    backoff = Duration::ZERO;
+                    if n as i64 >= self.settings.batch_size {
+                        continue;
                     }
-                    Ok(RelayOutcome::Idle) => self.settings.idle_wait,
-                    Err(error) => {
-                        backoff = (backoff * 2).clamp(
-                            Duration::from_millis(50),
-                            self.settings.max_failure_backoff,
-                        );
-                        tracing::warn!(%error, wait_ms = backoff.as_millis() as u64,
-                            "relaying failed; the batch stays in the outbox");
-                        backoff
+                    self.settings.idle_wait
+                }
+                Ok(RelayOutcome::Idle) => self.settings.idle_wait,
+                Err(error) => {
+                    backoff = (backoff * 2)
+                        .clamp(Duration::from_millis(50), self.settings.max_failure_backoff);
+                    tracing::warn!(%error, wait_ms = backoff.as_millis() as u64,
+                        "relaying failed; the batch stays in the outbox");
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => return published,
+                        () = tokio::time::sleep(backoff) => {}
                     }
-                },
+                    continue;
+                }
             };
             tokio::select! {
                 biased;
                 () = &mut shutdown => return published,
                 () = tokio::time::sleep(wait) => {}
+                () = notified(&mut listener) => {}
             }
         }
+    }
+
+    /// Listens on the outbox's channel; `None` (polling every `idle_wait`) if it cannot.
+    async fn listen(&self) -> Option<PgListener> {
+        let listening = async {
+            let channel = crate::schema::notify_channel(&self.pool).await?;
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(&channel).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listening.await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for appends; polling instead");
+                None
+            }
+        }
+    }
+}
+
+/// Completes when an append was notified (at once if one came while the relay worked), never
+/// without a listener. A broken connection is re-established by the listener on the next
+/// call; until then the relay polls.
+async fn notified(listener: &mut Option<PgListener>) {
+    let Some(listener) = listener else {
+        return std::future::pending().await;
+    };
+    if let Err(error) = listener.recv().await {
+        tracing::debug!(%error, "the outbox listener reconnects");
+        std::future::pending::<()>().await;
     }
 }

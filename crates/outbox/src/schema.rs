@@ -36,6 +36,30 @@ CREATE TABLE IF NOT EXISTS inbox (
 const INBOX_EXPIRY_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS inbox_handled_at ON inbox (handled_at)";
 
+/// Every transaction that appends to the outbox notifies the schema's channel (once, at
+/// commit; PostgreSQL folds a transaction's identical notifications), so an idle polling relay
+/// wakes at once instead of polling.
+const NOTIFY_FUNCTION: &str = r"
+CREATE OR REPLACE FUNCTION outbox_appended() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('ftgo_outbox.' || TG_TABLE_SCHEMA, '');
+    RETURN NULL;
+END $$";
+
+const NOTIFY_TRIGGER: [&str; 2] = [
+    "DROP TRIGGER IF EXISTS outbox_appended ON outbox",
+    "CREATE TRIGGER outbox_appended AFTER INSERT ON outbox
+     FOR EACH STATEMENT EXECUTE FUNCTION outbox_appended()",
+];
+
+/// The channel the outbox of the connection's schema notifies (`ftgo_outbox.<schema>`): each
+/// service's relay hears its own service's appends only.
+pub async fn notify_channel(pool: &PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT 'ftgo_outbox.' || current_schema()")
+        .fetch_one(pool)
+        .await
+}
+
 /// Creates the outbox, the inbox and the saga table if they do not exist. Instances of a
 /// service that start at once on a new database take turns (an advisory lock): concurrent
 /// `CREATE TABLE IF NOT EXISTS` of one table can fail on PostgreSQL's catalog.
@@ -45,6 +69,7 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     let [due, subject] = crate::saga::SAGA_INDEXES;
+    let [drop_trigger, create_trigger] = NOTIFY_TRIGGER;
     for statement in [
         OUTBOX,
         INBOX,
@@ -52,6 +77,9 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
         crate::saga::SAGAS,
         due,
         subject,
+        NOTIFY_FUNCTION,
+        drop_trigger,
+        create_trigger,
     ] {
         sqlx::query(statement).execute(&mut *tx).await?;
     }
