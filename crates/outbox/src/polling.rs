@@ -70,6 +70,11 @@ pub struct RelaySettings {
     pub batch_size: i64,
     /// How long an idle relay waits for an append's notification before it looks anyway.
     pub idle_wait: Duration,
+    /// The least time between the starts of two claims after a partial batch: under a steady
+    /// stream of appends (a notification after every commit) the relay would otherwise claim
+    /// one or two rows at a time, and each claim reads PostgreSQL's lock table. Waiting this
+    /// long lets rows gather into batches; it is also the most it adds to a message's latency.
+    pub min_interval: Duration,
     /// The longest wait between tries while the database or Kafka fails.
     pub max_failure_backoff: Duration,
 }
@@ -79,6 +84,7 @@ impl Default for RelaySettings {
         Self {
             batch_size: 1_000,
             idle_wait: Duration::from_millis(500),
+            min_interval: Duration::from_millis(5),
             max_failure_backoff: Duration::from_secs(5),
         }
     }
@@ -174,6 +180,7 @@ impl<P: Publisher> PollingRelay<P> {
         let mut published = 0u64;
         let mut backoff = Duration::ZERO;
         loop {
+            let claimed_at = tokio::time::Instant::now();
             let outcome = tokio::select! {
                 biased;
                 () = &mut shutdown => return published,
@@ -207,6 +214,11 @@ impl<P: Publisher> PollingRelay<P> {
                 () = &mut shutdown => return published,
                 () = tokio::time::sleep(wait) => {}
                 () = notified(&mut listener) => {}
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return published,
+                () = tokio::time::sleep_until(claimed_at + self.settings.min_interval) => {}
             }
         }
     }
