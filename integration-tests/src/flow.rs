@@ -1,6 +1,6 @@
-//! Watching orders flow through the system: [`Client`] publishes commands as any client would
-//! (Avro, catalog key, CloudEvents headers); [`Recorder`] follows every FTGO topic from now on
-//! and keeps each record by key, so a test can wait for what an order's saga did.
+//! Watching orders flow through the system: [`Recorder`] follows every FTGO topic from now on
+//! and keeps each record by key, so a test can wait for what an order's saga did (commands go
+//! in through `test_support::Client`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,11 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use contracts::{Codec, Contract};
-use kafka::{KafkaPublisher, TopicTail};
-use messaging::message::AVRO_CONTENT_TYPE;
-use messaging::{Message, Publisher, Received, header};
+use anyhow::{Result, bail};
+use kafka::TopicTail;
+use messaging::{Received, header};
 
 /// Every topic an order's messages travel on.
 pub const ORDER_TOPICS: [&str; 9] = [
@@ -26,42 +24,6 @@ pub const ORDER_TOPICS: [&str; 9] = [
     "ftgo.accounting.events",
     "ftgo.delivery.events",
 ];
-
-/// Publishes commands like an outside client.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub codec: Arc<Codec>,
-    publisher: KafkaPublisher,
-}
-
-impl Client {
-    pub fn new(bootstrap_servers: &str, registry_url: &str) -> Result<Self> {
-        Ok(Self {
-            codec: Arc::new(Codec::for_catalog(registry_url)?),
-            publisher: KafkaPublisher::new(bootstrap_servers, "ftgo-test-client")?,
-        })
-    }
-
-    /// `record` as a client's message (a fresh `ce_id` each time).
-    pub async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
-        Ok(
-            Message::new(Some(record.key()), self.codec.encode(record).await?)
-                .with_header(header::TYPE, T::FULL_NAME)
-                .with_header(header::SOURCE, "/ftgo/tests")
-                .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE),
-        )
-    }
-
-    /// Publishes `record` to its topic and waits for the broker's acknowledgement.
-    pub async fn send<T: Contract>(&self, record: &T) -> Result<()> {
-        let message = self.message(record).await?;
-        self.publisher
-            .publish(T::TOPIC, &message)
-            .await
-            .with_context(|| format!("publishing {}", T::FULL_NAME))?;
-        Ok(())
-    }
-}
 
 /// A record's short type (`OrderApproved`), from its `ce_type` header.
 pub fn short_type(record: &Received) -> &str {

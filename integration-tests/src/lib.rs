@@ -3,8 +3,7 @@
 //! # Layout
 //! - [`Effects`]: the idempotent consumers' effect in the outbox tests: a row per message in
 //!   `effects` ([`EFFECTS_TABLE`]), in the handler's transaction.
-//! - [`flow`]: [`flow::Client`] publishes commands as a client would; [`flow::Recorder`]
-//!   follows every topic of an order's journey, by key.
+//! - [`flow`]: [`flow::Recorder`] follows every topic of an order's journey, by key.
 //! - [`init_logging`]: the processes' log output (stderr, `RUST_LOG`, default info).
 
 pub mod flow;

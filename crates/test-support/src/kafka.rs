@@ -164,7 +164,8 @@ pub async fn read_records(
 /// Makes the new consumer group `group` start at the current end of `topics`: its offsets are
 /// committed there before any member joins, so it handles only what is written from now on,
 /// not the records earlier runs left on the shared topics. (A group without offsets would
-/// start from the earliest record.)
+/// start from the earliest record.) A partition the group has committed already keeps its
+/// place: a restarted member picks up where the group stopped.
 pub fn start_group_at_end(group: &str, topics: &[&str]) -> Result<()> {
     use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
@@ -177,17 +178,31 @@ pub fn start_group_at_end(group: &str, topics: &[&str]) -> Result<()> {
         .create()
         .context("creating a client to commit the group's start")?;
     let timeout = Duration::from_secs(10);
-    let mut offsets = TopicPartitionList::new();
+    let mut partitions = TopicPartitionList::new();
     for topic in topics {
         let metadata = consumer
             .fetch_metadata(Some(topic), timeout)
             .with_context(|| format!("metadata of {topic}"))?;
         for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, partition.id(), timeout)
-                .with_context(|| format!("the end of {topic}[{}]", partition.id()))?;
-            offsets.add_partition_offset(topic, partition.id(), Offset::Offset(high))?;
+            partitions.add_partition(topic, partition.id());
         }
+    }
+    let committed = consumer
+        .committed_offsets(partitions, timeout)
+        .with_context(|| format!("the committed offsets of group {group}"))?;
+    let mut offsets = TopicPartitionList::new();
+    for element in committed.elements() {
+        if let Offset::Offset(_) = element.offset() {
+            continue;
+        }
+        let (topic, partition) = (element.topic(), element.partition());
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .with_context(|| format!("the end of {topic}[{partition}]"))?;
+        offsets.add_partition_offset(topic, partition, Offset::Offset(high))?;
+    }
+    if offsets.count() == 0 {
+        return Ok(());
     }
     consumer
         .commit(&offsets, CommitMode::Sync)

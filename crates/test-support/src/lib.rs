@@ -7,17 +7,21 @@
 //!   when dropped; [`unique_group`] for a consumer group no other test shares.
 //! - [`postgres`]: [`TestDatabase`], a database of its own per test, dropped when dropped.
 //! - [`service`]: [`TestService`], a service in-process on a database and group of its own.
+//! - [`client`]: [`Client`] publishes records as the project's producers do; [`records_of`],
+//!   [`eventually`], [`wait_until`], [`settle`] wait for what services send.
 //! - [`check_per_key_order`]: what at-least-once delivery with per-key order promises.
 //!
 //! Every resource has a random name, so tests run in parallel and in any order, and each is
 //! removed when its guard drops, also when the test panics.
 
+pub mod client;
 mod kafka;
 mod ordering;
 mod platform;
 mod postgres;
 mod service;
 
+pub use client::{Client, eventually, now_ms, records_of, settle, wait_until};
 pub use kafka::{TestTopic, read_records, start_group_at_end, unique_group};
 pub use ordering::check_per_key_order;
 pub use platform::Platform;

@@ -17,6 +17,8 @@ pub struct TestService {
     pub group: String,
     pub http: SocketAddr,
     pub database: TestDatabase,
+    /// What it was started with, for [`TestService::restart`].
+    settings: Settings,
     stop: CancellationToken,
     task: Option<JoinHandle<Result<()>>>,
 }
@@ -112,25 +114,44 @@ impl TestService {
                 .merge(("database.url", database.url()))
                 .merge(("http.port", 0)),
         ))?;
-        let instance = Instance::of(name).in_group(group.clone());
-        let stop = CancellationToken::new();
-        let (started, running) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(run(settings, instance, stop.clone(), started));
-        let Running { http } = match running.await {
-            Ok(running) => running,
-            Err(_) => {
-                let outcome = task.await;
-                anyhow::bail!("the {name} service did not start: {outcome:?}");
-            }
-        };
+        let (stop, task, http) = spawn_run(name, &group, &settings, run).await?;
         Ok(Self {
             name: name.to_owned(),
             group,
             http,
             database,
+            settings,
             stop,
             task: Some(task),
         })
+    }
+
+    /// Stops the service gracefully, keeping its database and group: a service that is down
+    /// until [`TestService::resume`].
+    pub async fn pause(&mut self) -> Result<()> {
+        self.stop.cancel();
+        match self.task.take() {
+            Some(task) => task.await.context("the service panicked")?,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts a paused service again with the same database, group and settings, as a
+    /// redeployed instance: it picks up where its group stopped, with its data.
+    pub async fn resume<R, Fut>(&mut self, run: R) -> Result<()>
+    where
+        R: FnOnce(
+            Settings,
+            Instance,
+            CancellationToken,
+            tokio::sync::oneshot::Sender<Running>,
+        ) -> Fut,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        anyhow::ensure!(self.task.is_none(), "the {} service is running", self.name);
+        let (stop, task, http) = spawn_run(&self.name, &self.group, &self.settings, run).await?;
+        (self.stop, self.task, self.http) = (stop, Some(task), http);
+        Ok(())
     }
 
     /// Stops the service gracefully and returns how its run ended.
@@ -146,6 +167,30 @@ impl TestService {
             .await?
             .text()
             .await?)
+    }
+}
+
+/// Runs the service and waits until it consumes: its stop token, task and HTTP address.
+async fn spawn_run<R, Fut>(
+    name: &str,
+    group: &str,
+    settings: &Settings,
+    run: R,
+) -> Result<(CancellationToken, JoinHandle<Result<()>>, SocketAddr)>
+where
+    R: FnOnce(Settings, Instance, CancellationToken, tokio::sync::oneshot::Sender<Running>) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    let instance = Instance::of(name).in_group(group);
+    let stop = CancellationToken::new();
+    let (started, running) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(run(settings.clone(), instance, stop.clone(), started));
+    match running.await {
+        Ok(Running { http }) => Ok((stop, task, http)),
+        Err(_) => {
+            let outcome = task.await;
+            anyhow::bail!("the {name} service did not start: {outcome:?}");
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use contracts::restaurant::commands::CreateRestaurant;
 use contracts::restaurant::commands::create_restaurant::{
     Address as RestaurantAddress, MenuItem, Money,
 };
-use integration_tests::flow::{Client, ORDER_TOPICS, Recorder};
-use test_support::{Platform, TestService, unique_group};
+use integration_tests::flow::{ORDER_TOPICS, Recorder};
+use test_support::{Client, Platform, TestService, unique_group};
 use uuid::Uuid;
 
 /// Starts service `name` in a fresh group starting at the topics' end, with `configure`d
@@ -70,7 +70,7 @@ impl Stack {
         }
         Ok(Self {
             services,
-            client: Client::new(&platform.bootstrap_servers, &platform.schema_registry_url)?,
+            client: Client::new("ftgo-e2e")?,
             recorder,
         })
     }

@@ -18,12 +18,10 @@ use contracts::accounting::events::Event;
 use contracts::consumer::events::{ConsumerCreated, consumer_created};
 use contracts::order::replies::Reply;
 use contracts::order::replies::authorize_card_failed::AuthorizeCardFailure;
-use contracts::{Channel, Codec, Contract};
-use kafka::KafkaPublisher;
-use messaging::message::AVRO_CONTENT_TYPE;
-use messaging::{Message, Publisher, Received, header};
+use contracts::{Channel, Contract};
+use messaging::{Message, Received, header};
 use sqlx::PgPool;
-use test_support::{Platform, TestService};
+use test_support::{Client, Platform, TestService, records_of, wait_until};
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
@@ -42,15 +40,13 @@ struct Harness {
     service: TestService,
     /// This test's turn, held until the harness (and the service, stopped before) is gone.
     _turn: MutexGuard<'static, ()>,
-    codec: Codec,
-    publisher: KafkaPublisher,
+    client: Client,
 }
 
 impl Harness {
     async fn start() -> Result<Self> {
         service_kit::init_test_subscriber();
         let turn = ONE_SERVICE_AT_A_TIME.lock().await;
-        let platform = Platform::from_env();
         let service = TestService::start(
             accounting_service::NAME,
             |settings, instance, stop, started| {
@@ -61,8 +57,7 @@ impl Harness {
         Ok(Self {
             service,
             _turn: turn,
-            codec: Codec::for_catalog(&platform.schema_registry_url)?,
-            publisher: KafkaPublisher::new(&platform.bootstrap_servers, "accounting-test")?,
+            client: Client::new("accounting-test")?,
         })
     }
 
@@ -72,26 +67,17 @@ impl Harness {
 
     /// `record` as its producer would send it (a command without a reply-to, or an event).
     async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
-        Ok(
-            Message::new(Some(record.key()), self.codec.encode(record).await?)
-                .with_header(header::TYPE, T::FULL_NAME)
-                .with_header(header::SOURCE, "/ftgo/test")
-                .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE),
-        )
+        self.client.message(record).await
     }
 
     /// `record` as the order service's saga `saga` would send it: replies to
     /// `ftgo.order.replies`, in the saga's conversation.
     async fn saga_command<T: Contract>(&self, record: &T, saga: &str) -> Result<Message> {
-        let message = self
-            .message(record)
-            .await?
-            .with_header(header::CORRELATION_ID, saga);
-        Ok(messaging::command(message, REPLIES))
+        self.client.saga_command(record, saga, REPLIES).await
     }
 
     async fn publish(&self, topic: &str, message: &Message) -> Result<()> {
-        self.publisher.publish(topic, message).await?;
+        self.client.publish(topic, message).await?;
         Ok(())
     }
 
@@ -101,6 +87,7 @@ impl Harness {
 
     async fn reply(&self, record: &Received) -> Result<Reply> {
         let decoded = self
+            .client
             .codec
             .decode_value(REPLIES, &record.message.payload)
             .await?;
@@ -109,6 +96,7 @@ impl Harness {
 
     async fn event(&self, record: &Received) -> Result<Event> {
         let decoded = self
+            .client
             .codec
             .decode_value(EVENTS, &record.message.payload)
             .await?;
@@ -198,40 +186,6 @@ fn reverse(authorized: &AuthorizeCard) -> ReverseAuthorization {
             amount_minor: authorized.order_total.amount_minor,
             currency: authorized.order_total.currency.clone(),
         },
-    }
-}
-
-async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !check().await? {
-        ensure!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-/// The records of `topic` with `key`, waiting until there are `count`.
-async fn records_of(topic: &str, key: &str, count: usize) -> Result<Vec<Received>> {
-    let bootstrap = Platform::from_env().bootstrap_servers;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let records: Vec<Received> = kafka::read_topic(&bootstrap, topic, Duration::from_secs(30))?
-            .into_iter()
-            .filter(|r| r.message.key.as_deref() == Some(key))
-            .collect();
-        if records.len() >= count {
-            return Ok(records);
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {count} records of {key} on {topic}",
-            records.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

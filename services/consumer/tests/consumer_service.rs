@@ -8,8 +8,6 @@
 //! shared command topic, and a later run's service, starting from the earliest offset, would
 //! answer them again, to a topic deleted by then; the relay cannot publish there.)
 
-use std::time::Duration;
-
 use anyhow::{Context, Result, bail, ensure};
 use contracts::consumer::commands::{
     CreateConsumer, ValidateOrderByConsumer, create_consumer, validate_order_by_consumer,
@@ -17,12 +15,10 @@ use contracts::consumer::commands::{
 use contracts::consumer::events::Event;
 use contracts::order::replies::Reply;
 use contracts::order::replies::validate_order_by_consumer_failed::ConsumerValidationFailure;
-use contracts::{Channel, Codec, Contract};
-use kafka::KafkaPublisher;
-use messaging::message::AVRO_CONTENT_TYPE;
-use messaging::{Message, Publisher, Received, header};
+use contracts::{Channel, Contract};
+use messaging::{Message, Received, header};
 use sqlx::PgPool;
-use test_support::{Platform, TestService};
+use test_support::{Client, TestService, records_of, wait_until};
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
@@ -41,15 +37,13 @@ struct Harness {
     service: TestService,
     /// This test's turn, held until the harness (and the service, stopped before) is gone.
     _turn: MutexGuard<'static, ()>,
-    codec: Codec,
-    publisher: KafkaPublisher,
+    client: Client,
 }
 
 impl Harness {
     async fn start() -> Result<Self> {
         service_kit::init_test_subscriber();
         let turn = ONE_SERVICE_AT_A_TIME.lock().await;
-        let platform = Platform::from_env();
         let service = TestService::start(
             consumer_service::NAME,
             |settings, instance, stop, started| {
@@ -60,8 +54,7 @@ impl Harness {
         Ok(Self {
             service,
             _turn: turn,
-            codec: Codec::for_catalog(&platform.schema_registry_url)?,
-            publisher: KafkaPublisher::new(&platform.bootstrap_servers, "consumer-test")?,
+            client: Client::new("consumer-test")?,
         })
     }
 
@@ -71,33 +64,22 @@ impl Harness {
 
     /// `record` as a client would send it.
     async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
-        Ok(
-            Message::new(Some(record.key()), self.codec.encode(record).await?)
-                .with_header(header::TYPE, T::FULL_NAME)
-                .with_header(header::SOURCE, "/ftgo/test")
-                .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE),
-        )
+        self.client.message(record).await
     }
 
     /// `record` as the order service's saga `saga` would send it: replies to
     /// `ftgo.order.replies`, in the saga's conversation.
     async fn saga_command<T: Contract>(&self, record: &T, saga: &str) -> Result<Message> {
-        let message = self
-            .message(record)
-            .await?
-            .with_header(header::CORRELATION_ID, saga);
-        Ok(messaging::command(message, REPLIES))
+        self.client.saga_command(record, saga, REPLIES).await
     }
 
     async fn publish(&self, message: &Message) -> Result<()> {
-        self.publisher
-            .publish("ftgo.consumer.commands", message)
-            .await?;
-        Ok(())
+        self.client.publish("ftgo.consumer.commands", message).await
     }
 
     async fn reply(&self, record: &Received) -> Result<Reply> {
         let decoded = self
+            .client
             .codec
             .decode_value(REPLIES, &record.message.payload)
             .await?;
@@ -153,40 +135,6 @@ fn validate(
     }
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !check().await? {
-        ensure!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-/// The records of `topic` with `key`, waiting until there are `count`.
-async fn records_of(topic: &str, key: &str, count: usize) -> Result<Vec<Received>> {
-    let bootstrap = Platform::from_env().bootstrap_servers;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let records: Vec<Received> = kafka::read_topic(&bootstrap, topic, Duration::from_secs(30))?
-            .into_iter()
-            .filter(|r| r.message.key.as_deref() == Some(key))
-            .collect();
-        if records.len() >= count {
-            return Ok(records);
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {count} records of {key} on {topic}",
-            records.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_is_created_once_and_a_second_with_its_id_is_dead_lettered() -> Result<()> {
     let harness = Harness::start().await?;
@@ -214,7 +162,11 @@ async fn a_consumer_is_created_once_and_a_second_with_its_id_is_dead_lettered() 
     ensure!(created.headers.get(header::TYPE) == Some("ftgo.consumer.events.ConsumerCreated"));
     ensure!(created.headers.get(header::CAUSATION_ID) == create.id());
     ensure!(created.headers.get(header::SOURCE) == Some("/ftgo/consumer-service"));
-    let decoded = harness.codec.decode_value(EVENTS, &created.payload).await?;
+    let decoded = harness
+        .client
+        .codec
+        .decode_value(EVENTS, &created.payload)
+        .await?;
     let Event::ConsumerCreated(event) = Event::from_decoded(decoded)?;
     ensure!(event.consumer_id == id && event.name.first_name == "Ada");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;

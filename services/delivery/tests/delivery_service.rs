@@ -8,19 +8,15 @@
 //! two tests' services running at once would both publish deliveries for each test's orders.
 //! The courier rule is tested apart, on a database alone, where the deliveries are known.
 
-use std::time::Duration;
-
 use anyhow::{Result, bail, ensure};
 use contracts::delivery::events::Event as DeliveryEvent;
 use contracts::order::events::{OrderApproved, OrderCancelled, OrderCreated, order_created};
 use contracts::ticket::events::{
     TicketAccepted, TicketCancelled, TicketCreated, TicketPreparationStarted, ticket_created,
 };
-use contracts::{Channel, Codec, Contract};
-use kafka::KafkaPublisher;
-use messaging::message::AVRO_CONTENT_TYPE;
-use messaging::{Message, Publisher, Received, header};
-use test_support::{Platform, TestDatabase, TestService};
+use contracts::{Channel, Contract};
+use messaging::{Message, Received};
+use test_support::{Client, TestDatabase, TestService, eventually, now_ms, settle};
 use uuid::Uuid;
 
 const DELIVERY_EVENTS: &str = "ftgo.delivery.events";
@@ -41,8 +37,7 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A delivery service of the test's own, and what the test talks to it with.
 struct Delivery {
     service: TestService,
-    codec: Codec,
-    publisher: KafkaPublisher,
+    client: Client,
     /// Released after the service stopped (fields drop in order).
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -58,22 +53,15 @@ impl Delivery {
             },
         )
         .await?;
-        let platform = Platform::from_env();
         Ok(Self {
             service,
-            codec: Codec::for_catalog(&platform.schema_registry_url)?,
-            publisher: KafkaPublisher::new(&platform.bootstrap_servers, "delivery-test")?,
+            client: Client::new("delivery-test")?,
             _turn: turn,
         })
     }
 
     async fn publish<T: Contract>(&self, record: &T) -> Result<Message> {
-        let message = Message::new(Some(record.key()), self.codec.encode(record).await?)
-            .with_header(header::TYPE, T::FULL_NAME)
-            .with_header(header::SOURCE, "/ftgo/test")
-            .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE);
-        self.publisher.publish(T::TOPIC, &message).await?;
-        Ok(message)
+        self.client.send(record).await
     }
 
     /// The order's delivery events, once there are `count`.
@@ -81,6 +69,7 @@ impl Delivery {
         let mut events = Vec::new();
         for record in records_of(DELIVERY_EVENTS, order, count).await? {
             let decoded = self
+                .client
                 .codec
                 .decode_value(DELIVERY_EVENTS, &record.message.payload)
                 .await?;
@@ -178,52 +167,7 @@ fn scheduled_and_assigned(
 
 /// The records of `topic` keyed by `order`, waiting until there are at least `count`.
 async fn records_of(topic: &str, order: Uuid, count: usize) -> Result<Vec<Received>> {
-    let key = order.to_string();
-    eventually(&format!("{count} records of {key} on {topic}"), || {
-        let (key, topic) = (key.clone(), topic.to_owned());
-        async move {
-            let bootstrap = Platform::from_env().bootstrap_servers;
-            // The reader blocks; the service under test shares this runtime.
-            let records: Vec<Received> = tokio::task::spawn_blocking(move || {
-                kafka::read_topic(&bootstrap, &topic, Duration::from_secs(30))
-            })
-            .await??
-            .into_iter()
-            .filter(|r| r.message.key.as_deref() == Some(key.as_str()))
-            .collect();
-            Ok((records.len() >= count).then_some(records))
-        }
-    })
-    .await
-}
-
-/// What `check` finds, retried until it finds something (within a minute).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = check().await? {
-            return Ok(found);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("gave up waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Time for anything still on its way to arrive, before a test counts what must not be there.
-async fn settle() {
-    tokio::time::sleep(Duration::from_secs(2)).await;
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    test_support::records_of(topic, &order.to_string(), count).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +248,7 @@ async fn a_second_ticket_accepted_schedules_no_second_delivery() -> Result<()> {
         .publish(&ticket_accepted(order, restaurant, ready_by))
         .await?;
     delivery
-        .publisher
+        .client
         .publish(TicketAccepted::TOPIC, &accepted)
         .await?; // delivered twice
     delivery

@@ -9,8 +9,6 @@
 //! two tests' services running at once would both answer each test's commands, on the same
 //! topic and key, from databases that disagree.
 
-use std::time::Duration;
-
 use anyhow::{Result, bail, ensure};
 use contracts::kitchen::commands::{
     AcceptTicket, BeginCancelTicket, CancelCreateTicket, ConfirmCancelTicket, ConfirmCreateTicket,
@@ -24,11 +22,9 @@ use contracts::restaurant::events::{
     MenuRevised, RestaurantCreated, menu_revised, restaurant_created,
 };
 use contracts::ticket::events::Event as TicketEvent;
-use contracts::{Channel, Codec, Contract};
-use kafka::KafkaPublisher;
-use messaging::message::AVRO_CONTENT_TYPE;
-use messaging::{Message, Publisher, Received, header};
-use test_support::{Platform, TestService};
+use contracts::{Channel, Contract};
+use messaging::{Message, Received, header};
+use test_support::{Client, TestService, eventually, now_ms, settle};
 use uuid::Uuid;
 
 const REPLIES: &str = "ftgo.order.replies";
@@ -41,8 +37,7 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A kitchen service of the test's own, and what the test talks to it with.
 struct Kitchen {
     service: TestService,
-    codec: Codec,
-    publisher: KafkaPublisher,
+    client: Client,
     /// Released after the service stopped (fields drop in order).
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -58,35 +53,28 @@ impl Kitchen {
             },
         )
         .await?;
-        let platform = Platform::from_env();
         Ok(Self {
             service,
-            codec: Codec::for_catalog(&platform.schema_registry_url)?,
-            publisher: KafkaPublisher::new(&platform.bootstrap_servers, "kitchen-test")?,
+            client: Client::new("kitchen-test")?,
             _turn: turn,
         })
     }
 
     async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
-        Ok(
-            Message::new(Some(record.key()), self.codec.encode(record).await?)
-                .with_header(header::TYPE, T::FULL_NAME)
-                .with_header(header::SOURCE, "/ftgo/test")
-                .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE),
-        )
+        self.client.message(record).await
     }
 
     /// Publishes an event or a one-way kitchen action.
     async fn publish<T: Contract>(&self, record: &T) -> Result<Message> {
         let message = self.message(record).await?;
-        self.publisher.publish(T::TOPIC, &message).await?;
+        self.client.publish(T::TOPIC, &message).await?;
         Ok(message)
     }
 
     /// Publishes a saga command whose reply goes to `ftgo.order.replies`.
     async fn command<T: Contract>(&self, record: &T) -> Result<Message> {
         let message = messaging::command(self.message(record).await?, REPLIES);
-        self.publisher.publish(T::TOPIC, &message).await?;
+        self.client.publish(T::TOPIC, &message).await?;
         Ok(message)
     }
 
@@ -145,6 +133,7 @@ impl Kitchen {
         let mut replies = Vec::new();
         for record in records_of(REPLIES, order, count).await? {
             let decoded = self
+                .client
                 .codec
                 .decode_value(REPLIES, &record.message.payload)
                 .await?;
@@ -158,6 +147,7 @@ impl Kitchen {
         let mut events = Vec::new();
         for record in records_of(TICKET_EVENTS, order, count).await? {
             let decoded = self
+                .client
                 .codec
                 .decode_value(TICKET_EVENTS, &record.message.payload)
                 .await?;
@@ -225,52 +215,7 @@ fn create_ticket(order: Uuid, restaurant: Uuid, lines: &[(&str, i32)]) -> Create
 
 /// The records of `topic` keyed by `order`, waiting until there are at least `count`.
 async fn records_of(topic: &str, order: Uuid, count: usize) -> Result<Vec<Received>> {
-    let key = order.to_string();
-    eventually(&format!("{count} records of {key} on {topic}"), || {
-        let (key, topic) = (key.clone(), topic.to_owned());
-        async move {
-            let bootstrap = Platform::from_env().bootstrap_servers;
-            // The reader blocks; the service under test shares this runtime.
-            let records: Vec<Received> = tokio::task::spawn_blocking(move || {
-                kafka::read_topic(&bootstrap, &topic, Duration::from_secs(30))
-            })
-            .await??
-            .into_iter()
-            .filter(|r| r.message.key.as_deref() == Some(key.as_str()))
-            .collect();
-            Ok((records.len() >= count).then_some(records))
-        }
-    })
-    .await
-}
-
-/// What `check` finds, retried until it finds something (within a minute).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = check().await? {
-            return Ok(found);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("gave up waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Time for anything still on its way to arrive, before a test counts what must not be there.
-async fn settle() {
-    tokio::time::sleep(Duration::from_secs(2)).await;
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    test_support::records_of(topic, &order.to_string(), count).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,10 +299,7 @@ async fn a_resent_create_ticket_is_answered_again_with_no_second_ticket() -> Res
     let order = Uuid::new_v4();
     let command = create_ticket(order, restaurant, &[("pho", 1)]);
     let first = kitchen.command(&command).await?;
-    kitchen
-        .publisher
-        .publish(CreateTicket::TOPIC, &first)
-        .await?; // delivered twice: one effect
+    kitchen.client.publish(CreateTicket::TOPIC, &first).await?; // delivered twice: one effect
     kitchen.command(&command).await?; // the saga sends it again: a new message, the same order
 
     let replies = kitchen.replies(order, 2).await?;

@@ -3,55 +3,20 @@
 //! second restaurant with the same id is dead-lettered with its reason; the HTTP port reports
 //! readiness and metrics.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result, ensure};
 use contracts::restaurant::commands::create_restaurant::{Address, MenuItem, Money};
 use contracts::restaurant::commands::{CreateRestaurant, ReviseMenu, revise_menu};
 use contracts::restaurant::events::Event;
-use contracts::{Channel, Codec, Contract};
-use kafka::KafkaPublisher;
-use messaging::message::AVRO_CONTENT_TYPE;
-use messaging::{Message, Publisher, Received, header};
+use contracts::{Channel, Contract};
+use messaging::header;
 use service_kit::Settings;
 use service_kit::{Instance, Running};
-use test_support::{Platform, TestDatabase, unique_group};
+use test_support::{Client, TestDatabase, records_of, unique_group};
 use tokio_util::sync::CancellationToken;
-
-async fn command<T: Contract>(codec: &Codec, command: &T) -> Result<Message> {
-    Ok(
-        Message::new(Some(command.key()), codec.encode(command).await?)
-            .with_header(header::TYPE, T::FULL_NAME)
-            .with_header(header::SOURCE, "/ftgo/test")
-            .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE),
-    )
-}
-
-/// The records of `topic` with `key`, waiting until there are `count`.
-async fn records_of(topic: &str, key: &str, count: usize) -> Result<Vec<Received>> {
-    let bootstrap = Platform::from_env().bootstrap_servers;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let records: Vec<Received> = kafka::read_topic(&bootstrap, topic, Duration::from_secs(30))?
-            .into_iter()
-            .filter(|r| r.message.key.as_deref() == Some(key))
-            .collect();
-        if records.len() >= count {
-            return Ok(records);
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {count} records of {key} on {topic}",
-            records.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_become_state_and_events_once_and_refusals_become_dead_letters() -> Result<()> {
     service_kit::init_test_subscriber();
-    let platform = Platform::from_env();
     let database = TestDatabase::create().await?;
     let settings = Settings::from_figment(
         Settings::figment("restaurant")
@@ -71,8 +36,8 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
     let ready = reqwest::get(format!("http://{http}/health/ready")).await?;
     ensure!(ready.status() == 200, "not ready: {}", ready.text().await?);
 
-    let codec = Codec::for_catalog(&platform.schema_registry_url)?;
-    let publisher = KafkaPublisher::new(&platform.bootstrap_servers, "restaurant-test")?;
+    let client = Client::new("restaurant-test")?;
+    let codec = &client.codec;
     let id = uuid::Uuid::new_v4();
     let item = |id: &str, minor| MenuItem {
         id: id.into(),
@@ -94,12 +59,12 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
         },
         menu_items: vec![item("chicken-vindaloo", 1299), item("naan", 399)],
     };
-    let create_message = command(&codec, &create).await?;
+    let create_message = client.message(&create).await?;
     let topic = CreateRestaurant::TOPIC;
-    publisher.publish(topic, &create_message).await?;
-    publisher.publish(topic, &create_message).await?; // delivered twice: one effect
-    let again = command(&codec, &create).await?; // a new message for the same restaurant
-    publisher.publish(topic, &again).await?;
+    client.publish(topic, &create_message).await?;
+    client.publish(topic, &create_message).await?; // delivered twice: one effect
+    let again = client.message(&create).await?; // a new message for the same restaurant
+    client.publish(topic, &again).await?;
     let revise = ReviseMenu {
         restaurant_id: id,
         menu_items: vec![revise_menu::MenuItem {
@@ -111,8 +76,8 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
             },
         }],
     };
-    publisher
-        .publish(topic, &command(&codec, &revise).await?)
+    client
+        .publish(topic, &client.message(&revise).await?)
         .await?;
 
     let events = records_of("ftgo.restaurant.events", &id.to_string(), 2).await?;

@@ -1,0 +1,139 @@
+//! Talking to services as their clients and peers do: records encoded with the catalog's codec,
+//! headers as every producer of the project sets them, published with the project's producer;
+//! and reading back, by key, what the services sent.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use contracts::{Codec, Contract};
+use kafka::KafkaPublisher;
+use messaging::message::AVRO_CONTENT_TYPE;
+use messaging::{Message, Publisher, Received, header};
+
+use crate::Platform;
+
+/// How long the waiting helpers wait.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Encodes and publishes records like an outside client or a peer service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub codec: Arc<Codec>,
+    publisher: KafkaPublisher,
+}
+
+impl Client {
+    /// A client of the local platform; `name` is its Kafka client id.
+    pub fn new(name: &str) -> Result<Self> {
+        let platform = Platform::from_env();
+        Ok(Self {
+            codec: Arc::new(Codec::for_catalog(&platform.schema_registry_url)?),
+            publisher: KafkaPublisher::new(&platform.bootstrap_servers, name)?,
+        })
+    }
+
+    /// `record` as a message with a fresh `ce_id`, its type, source and content type, keyed by
+    /// its catalog key.
+    pub async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
+        Ok(
+            Message::new(Some(record.key()), self.codec.encode(record).await?)
+                .with_header(header::TYPE, T::FULL_NAME)
+                .with_header(header::SOURCE, "/ftgo/tests")
+                .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE),
+        )
+    }
+
+    /// `record` as a saga's command: its reply goes to `reply_to`, in conversation `saga`.
+    pub async fn saga_command<T: Contract>(
+        &self,
+        record: &T,
+        saga: &str,
+        reply_to: &str,
+    ) -> Result<Message> {
+        let message = self
+            .message(record)
+            .await?
+            .with_header(header::CORRELATION_ID, saga);
+        Ok(messaging::command(message, reply_to))
+    }
+
+    /// Publishes `message` to `topic` and waits for the broker's acknowledgement.
+    pub async fn publish(&self, topic: &str, message: &Message) -> Result<()> {
+        self.publisher.publish(topic, message).await?;
+        Ok(())
+    }
+
+    /// Publishes `record` to its topic; returns the message sent.
+    pub async fn send<T: Contract>(&self, record: &T) -> Result<Message> {
+        let message = self.message(record).await?;
+        self.publish(T::TOPIC, &message).await?;
+        Ok(message)
+    }
+}
+
+/// The records of `topic` keyed `key`, waiting (up to [`PATIENCE`]) until there are at least
+/// `count`.
+pub async fn records_of(topic: &str, key: &str, count: usize) -> Result<Vec<Received>> {
+    eventually(&format!("{count} records of {key} on {topic}"), || {
+        let (key, topic) = (key.to_owned(), topic.to_owned());
+        async move {
+            let bootstrap = Platform::from_env().bootstrap_servers;
+            // The reader blocks; a service under test may share this runtime.
+            let records: Vec<Received> = tokio::task::spawn_blocking(move || {
+                kafka::read_topic(&bootstrap, &topic, Duration::from_secs(30))
+            })
+            .await??
+            .into_iter()
+            .filter(|r| r.message.key.as_deref() == Some(key.as_str()))
+            .collect();
+            Ok((records.len() >= count).then_some(records))
+        }
+    })
+    .await
+}
+
+/// What `check` finds, asked again every 200 ms until it finds something (up to
+/// [`PATIENCE`]).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await? {
+            return Ok(found);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("gave up waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until `check` says yes (up to [`PATIENCE`]).
+pub async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    eventually(what, || {
+        let asked = check();
+        async move { Ok(asked.await?.then_some(())) }
+    })
+    .await
+}
+
+/// Time for anything still on its way to arrive, before a test counts what must not be there.
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// Milliseconds since the Unix epoch, as the catalog's times are.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
