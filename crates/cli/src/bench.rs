@@ -20,7 +20,7 @@ use apache_avro::Uuid;
 use contracts::order::commands::{CreateOrder, create_order};
 use contracts::{Codec, Contract};
 use futures::StreamExt as _;
-use kafka::{GroupOffsets, KafkaPublisher, TopicFollower, read_topic};
+use kafka::{GroupOffsets, KafkaPublisher, TopicTail, read_topic};
 use messaging::message::AVRO_CONTENT_TYPE;
 use messaging::{Message, Publisher, header};
 
@@ -380,7 +380,7 @@ async fn publish_one(
 }
 
 /// Follows the order events from `starts`, keeping the outcomes of our orders.
-fn follow(follower: TopicFollower, shared: Arc<Shared>) -> Result<(), String> {
+fn follow(follower: TopicTail, shared: Arc<Shared>) -> Result<(), String> {
     while !shared.stop.load(Ordering::Relaxed) {
         let record = follower
             .next(Duration::from_millis(100))
@@ -469,7 +469,7 @@ async fn phase(
         .with_context(|| format!("reading where {ORDER_EVENTS} ends"))
         .with_context(|| kafka_unreachable(bootstrap))?;
     let starts: Vec<(i32, i64)> = ends.iter().map(|w| (w.partition, w.high)).collect();
-    let follower = TopicFollower::from_offsets(bootstrap, ORDER_EVENTS, &starts)
+    let follower = TopicTail::from_offsets(bootstrap, ORDER_EVENTS, &starts)
         .with_context(|| format!("following {ORDER_EVENTS}"))?;
     let shared = Arc::new(Shared::default());
     let following = {

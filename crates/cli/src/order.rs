@@ -19,7 +19,7 @@ use apache_avro::Uuid;
 use apache_avro::types::Value;
 use contracts::Codec;
 use contracts::order::commands::{CancelOrder, CreateOrder, create_order};
-use kafka::{TopicFollower, read_topic};
+use kafka::{TopicTail, read_topic};
 use messaging::{Received, header};
 
 use crate::avro_json::{millis, rfc3339_millis, summary};
@@ -270,7 +270,7 @@ async fn wait_for_outcome(
         "waiting up to {} for {awaited} of order {key} on {ORDER_EVENTS}...",
         humantime::format_duration(timeout)
     );
-    let follower = TopicFollower::from_offsets(bootstrap, ORDER_EVENTS, starts)?;
+    let follower = TopicTail::from_offsets(bootstrap, ORDER_EVENTS, starts)?;
     let started = Instant::now();
     let mut next_progress = Duration::from_secs(10);
     while started.elapsed() < timeout {

@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use apache_avro::Uuid;
 use contracts::consumer::commands::{CreateConsumer, create_consumer};
 use contracts::restaurant::commands::{CreateRestaurant, create_restaurant};
-use kafka::{GroupOffsets, KafkaError, TopicFollower, read_topic};
+use kafka::{GroupOffsets, KafkaError, TopicTail, read_topic};
 use messaging::{Received, header};
 use sha1::{Digest, Sha1};
 
@@ -425,7 +425,7 @@ fn wait_for_events(
     );
     let mut followers = Vec::new();
     for (topic, ends) in event_ends {
-        let follower = TopicFollower::from_offsets(bootstrap, topic, ends)
+        let follower = TopicTail::from_offsets(bootstrap, topic, ends)
             .map_err(|e| format!("following {topic}: {e}"))?;
         followers.push(follower);
     }

@@ -1,6 +1,7 @@
 //! What tools ask the broker about topics and consumer groups, without joining any group:
 //! which topics exist and their partitions, each partition's watermarks, the offsets a group
-//! has committed (and setting them), and following a topic from given offsets.
+//! has committed (and setting them). Following a topic from given offsets is
+//! [`TopicTail::from_offsets`](crate::TopicTail::from_offsets).
 //!
 //! Offsets follow Kafka's conventions: a partition's *low* watermark is its first record still
 //! kept, its *high* watermark the offset the next record will get; a group's committed offset
@@ -8,27 +9,11 @@
 
 use std::time::Duration;
 
-use messaging::Received;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::KafkaError;
-
-fn client(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> KafkaError {
-    move |source| KafkaError::Client { what, source }
-}
-
-/// A consumer that never subscribes, so it never joins `group` (a group id is needed to read
-/// or write the group's offsets) and commits only when told to.
-fn standalone(bootstrap_servers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .create()
-        .map_err(client("creating a consumer"))
-}
+use crate::reader::{client, partitions, standalone};
 
 /// A topic as the broker's metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,27 +101,6 @@ impl TopicAdmin {
             })
             .collect()
     }
-}
-
-fn partitions(
-    consumer: &BaseConsumer,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Vec<i32>, KafkaError> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(client("fetching the topic's metadata"))?;
-    let mut partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(KafkaError::UnknownTopic(topic.to_owned()));
-    }
-    partitions.sort_unstable();
-    Ok(partitions)
 }
 
 /// Every partition's watermarks of `topic` now, in partition order.
@@ -236,51 +200,4 @@ pub fn committed_offsets(
     timeout: Duration,
 ) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
     GroupOffsets::new(bootstrap_servers, group, timeout)?.committed(topic)
-}
-
-/// Follows a topic from given offsets, without a group. To wait for the answer to something
-/// about to be published, take the topic's high watermarks first, publish, then follow from
-/// them: however fast the answer is written, it is at or after those offsets, so it is not
-/// missed (following "from the end" would resolve the end only when fetching starts).
-pub struct TopicFollower {
-    consumer: BaseConsumer,
-}
-
-impl std::fmt::Debug for TopicFollower {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TopicFollower").finish_non_exhaustive()
-    }
-}
-
-impl TopicFollower {
-    /// Follows each `(partition, offset)` of `topic` from that offset.
-    pub fn from_offsets(
-        bootstrap_servers: &str,
-        topic: &str,
-        starts: &[(i32, i64)],
-    ) -> Result<Self, KafkaError> {
-        let consumer = standalone(bootstrap_servers, "ftgo-topic-follower")?;
-        let mut assignment = TopicPartitionList::new();
-        for &(partition, offset) in starts {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Offset(offset))
-                .map_err(client("assigning a partition"))?;
-        }
-        consumer
-            .assign(&assignment)
-            .map_err(client("assigning partitions"))?;
-        Ok(Self { consumer })
-    }
-
-    /// The next record, waiting at most `wait` for one.
-    pub fn next(&self, wait: Duration) -> Result<Option<Received>, KafkaError> {
-        match self.consumer.poll(wait) {
-            Some(Ok(record)) => Ok(Some(crate::consumer::received(&record))),
-            Some(Err(source)) => Err(KafkaError::Client {
-                what: "reading",
-                source,
-            }),
-            None => Ok(None),
-        }
-    }
 }

@@ -6,11 +6,10 @@
 //! - [`consumer`]: [`ConsumerRunner`], one member of a service's consumer group, running a
 //!   [`messaging::Handler`] over its partitions with offsets stored only after the work is done,
 //!   committing on rebalance and shutdown, pausing partitions that are too far behind.
-//! - `reader`: [`read_topic`] (what a topic holds now) and [`TopicTail`] (following a topic),
-//!   for tools: no group, no commit.
+//! - `reader`: [`read_topic`] (what a topic holds now) and [`TopicTail`] (following a topic
+//!   from its beginning, its end or given offsets), for tools: no group, no commit.
 //! - [`admin`]: what tools ask about topics and groups without joining one: topics and
-//!   partitions, [`Watermarks`], a group's committed offsets ([`GroupOffsets`]), and
-//!   [`TopicFollower`] (following a topic from given offsets).
+//!   partitions, [`Watermarks`], a group's committed offsets ([`GroupOffsets`]).
 //! - `partition`: the task that handles one partition's records in partition or key
 //!   [`Ordering`] and tracks up to where they are done.
 
@@ -20,9 +19,7 @@ mod partition;
 pub mod producer;
 mod reader;
 
-pub use admin::{
-    GroupOffsets, TopicAdmin, TopicFollower, TopicInfo, Watermarks, committed_offsets, watermarks,
-};
+pub use admin::{GroupOffsets, TopicAdmin, TopicInfo, Watermarks, committed_offsets, watermarks};
 pub use consumer::{
     ConsumerRunner, ConsumerSettings, LAG_INTERVAL, LagReporter, POLL_BATCH, RunSummary,
 };

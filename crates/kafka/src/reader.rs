@@ -8,23 +8,29 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::KafkaError;
 
-fn client(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> KafkaError {
+pub(crate) fn client(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> KafkaError {
     move |source| KafkaError::Client { what, source }
+}
+
+/// A consumer that never subscribes, so it never joins `group` (a group id is needed to read
+/// or write the group's offsets) and commits only when told to.
+pub(crate) fn standalone(bootstrap_servers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .map_err(client("creating a consumer"))
 }
 
 /// A consumer that joins no group and commits nothing.
 fn reader(bootstrap_servers: &str) -> Result<BaseConsumer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .set("group.id", "ftgo-topic-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .create()
-        .map_err(client("creating a reader"))
+    standalone(bootstrap_servers, "ftgo-topic-reader")
 }
 
-/// The partitions of `topic`, or [`KafkaError::UnknownTopic`].
-fn partitions(
+/// The partitions of `topic` in order, or [`KafkaError::UnknownTopic`].
+pub(crate) fn partitions(
     consumer: &BaseConsumer,
     topic: &str,
     timeout: Duration,
@@ -32,7 +38,7 @@ fn partitions(
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(client("fetching the topic's metadata"))?;
-    let partitions: Vec<i32> = metadata
+    let mut partitions: Vec<i32> = metadata
         .topics()
         .iter()
         .filter(|t| t.name() == topic && t.error().is_none())
@@ -41,6 +47,7 @@ fn partitions(
     if partitions.is_empty() {
         return Err(KafkaError::UnknownTopic(topic.to_owned()));
     }
+    partitions.sort_unstable();
     Ok(partitions)
 }
 
@@ -78,6 +85,27 @@ impl TopicTail {
             };
             assignment
                 .add_partition_offset(topic, partition, start)
+                .map_err(client("assigning a partition"))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(client("assigning partitions"))?;
+        Ok(Self { consumer })
+    }
+
+    /// Follows each `(partition, offset)` of `topic` from that offset. To wait for the answer
+    /// to something about to be published, take the topic's high watermarks first, publish,
+    /// then follow from them: however fast the answer is written, it is not missed.
+    pub fn from_offsets(
+        bootstrap_servers: &str,
+        topic: &str,
+        starts: &[(i32, i64)],
+    ) -> Result<Self, KafkaError> {
+        let consumer = reader(bootstrap_servers)?;
+        let mut assignment = TopicPartitionList::new();
+        for &(partition, offset) in starts {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(offset))
                 .map_err(client("assigning a partition"))?;
         }
         consumer

@@ -71,7 +71,7 @@ pub fn sent_position(output: &str) -> Result<(String, i32, i64, String)> {
 #[allow(dead_code)]
 pub fn record_at(topic: &str, partition: i32, offset: i64) -> Result<messaging::Received> {
     use std::time::{Duration, Instant};
-    let follower = kafka::TopicFollower::from_offsets(
+    let follower = kafka::TopicTail::from_offsets(
         &Platform::from_env().bootstrap_servers,
         topic,
         &[(partition, offset)],
