@@ -40,6 +40,8 @@ impl HandlerError {
         HandlerError::Transient(error.into())
     }
 
+    /// A permanent failure with its dead-letter reason code. `error` may be any error or just
+    /// a message (`format!(...)`) for a refusal of the domain's.
     pub fn permanent(reason: &'static str, error: impl Into<BoxError>) -> Self {
         HandlerError::Permanent {
             reason,

@@ -29,7 +29,7 @@ pub use append::append;
 pub use inbox::{Idempotent, Inbox, TransactionalHandler};
 pub use leader::while_leader;
 pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
-pub use saga::{ReplyOutcome, SagaActions, SagaManager, SagaRef};
+pub use saga::{LockedSaga, ReplyOutcome, SagaActions, SagaManager, SagaRef, lock_saga};
 pub use schema::install;
 pub use tailing::{TailingRelay, TailingSettings, create_slot, drop_slot};
 

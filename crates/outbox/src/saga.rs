@@ -69,6 +69,36 @@ pub enum ReplyOutcome {
     UnknownSaga,
 }
 
+/// A saga instance locked (`FOR UPDATE`) on a transaction, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockedSaga {
+    pub saga: SagaRef,
+    pub saga_type: String,
+    status: String,
+    state: serde_json::Value,
+}
+
+/// Locks saga `id`, of whatever type, on `tx` and reads it; `None` if there is none. One query
+/// for a reply: the type picks the [`SagaManager`] to hand it to.
+pub async fn lock_saga(
+    tx: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<LockedSaga>, HandlerError> {
+    let row: Option<(String, String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT saga_type, subject, status, state FROM saga_instances WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(HandlerError::transient)?;
+    Ok(row.map(|(saga_type, subject, status, state)| LockedSaga {
+        saga: SagaRef { id, subject },
+        saga_type,
+        status,
+        state,
+    }))
+}
+
 /// Runs sagas of definition `D`.
 #[derive(Debug, Clone)]
 pub struct SagaManager<D> {
@@ -124,13 +154,40 @@ impl<D: SagaDefinition> SagaManager<D> {
         cause: &Received,
         effects: &E,
     ) -> Result<ReplyOutcome, HandlerError> {
-        let Some((saga, status, state)) = self.lock(tx, id).await? else {
+        match lock_saga(tx, id).await? {
+            Some(locked) if locked.saga_type == D::TYPE => {
+                self.on_locked_reply(tx, locked, reply, cause, effects)
+                    .await
+            }
+            _ => Ok(ReplyOutcome::UnknownSaga),
+        }
+    }
+
+    /// Hands `reply` to a saga of this type that [`lock_saga`] locked on `tx` (a service with
+    /// several saga types locks first, then picks the manager by [`LockedSaga::saga_type`]).
+    pub async fn on_locked_reply<E: SagaActions<D::Action>>(
+        &self,
+        tx: &mut PgConnection,
+        locked: LockedSaga,
+        reply: &D::Reply,
+        cause: &Received,
+        effects: &E,
+    ) -> Result<ReplyOutcome, HandlerError> {
+        let LockedSaga {
+            saga,
+            saga_type,
+            status,
+            state,
+        } = locked;
+        if saga_type != D::TYPE {
             return Ok(ReplyOutcome::UnknownSaga);
-        };
+        }
+        let id = saga.id;
         if status != "running" {
             tracing::info!(saga = D::TYPE, %id, status, ?reply, "reply to a finished saga ignored");
             return Ok(ReplyOutcome::Ignored);
         }
+        let state = Self::state(state)?;
         let Some(transition) = self.definition.on_reply(&state, reply) else {
             tracing::info!(saga = D::TYPE, %id, ?state, ?reply, "reply not awaited: ignored");
             return Ok(ReplyOutcome::Ignored);
@@ -173,9 +230,10 @@ impl<D: SagaDefinition> SagaManager<D> {
             if late.is_none() {
                 continue;
             }
-            let Some((saga, _, state)) = self.lock(&mut tx, id).await? else {
+            let Some(locked) = lock_saga(&mut tx, id).await? else {
                 continue;
             };
+            let (saga, state) = (locked.saga, Self::state(locked.state)?);
             let transition = self.definition.on_deadline(&state);
             tracing::warn!(saga = D::TYPE, %id, subject = saga.subject, ?state,
                 "no reply within the deadline");
@@ -205,27 +263,9 @@ impl<D: SagaDefinition> SagaManager<D> {
         }
     }
 
-    /// Locks saga `id` of this type on `tx` and reads it.
-    async fn lock(
-        &self,
-        tx: &mut PgConnection,
-        id: Uuid,
-    ) -> Result<Option<(SagaRef, String, D::State)>, HandlerError> {
-        let row: Option<(String, String, serde_json::Value)> = sqlx::query_as(
-            "SELECT subject, status, state FROM saga_instances
-             WHERE id = $1 AND saga_type = $2 FOR UPDATE",
-        )
-        .bind(id)
-        .bind(D::TYPE)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(HandlerError::transient)?;
-        let Some((subject, status, state)) = row else {
-            return Ok(None);
-        };
-        let state: D::State = serde_json::from_value(state)
-            .map_err(|error| HandlerError::permanent("saga-state-unreadable", error))?;
-        Ok(Some((SagaRef { id, subject }, status, state)))
+    fn state(stored: serde_json::Value) -> Result<D::State, HandlerError> {
+        serde_json::from_value(stored)
+            .map_err(|error| HandlerError::permanent("saga-state-unreadable", error))
     }
 
     async fn advance<E: SagaActions<D::Action>>(

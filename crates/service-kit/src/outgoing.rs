@@ -87,18 +87,21 @@ impl Outgoing {
         command: &Received,
         reply: &T,
     ) -> Result<(), HandlerError> {
-        let bytes = self.codec.encode(reply).await.map_err(encode_failure)?;
-        let (topic, message) = messaging::reply(command, bytes)
-            .map_err(|error| HandlerError::permanent("no-reply-to", error))?;
-        if topic != T::TOPIC {
+        // The reply-to is checked before the reply is encoded: a command that cannot be
+        // answered costs no registry lookup.
+        let asked = command.message.headers.get(header::REPLY_TO);
+        if let Some(asked) = asked.filter(|asked| *asked != T::TOPIC) {
             return Err(HandlerError::permanent(
                 "invalid-reply-to",
                 InvalidReplyTo {
-                    asked: topic,
+                    asked: asked.to_owned(),
                     channel: T::TOPIC,
                 },
             ));
         }
+        let bytes = self.codec.encode(reply).await.map_err(encode_failure)?;
+        let (topic, message) = messaging::reply(command, bytes)
+            .map_err(|error| HandlerError::permanent("no-reply-to", error))?;
         let message = message
             .with_header(header::TYPE, T::FULL_NAME)
             .with_header(header::SOURCE, self.source.as_str())

@@ -198,6 +198,7 @@ impl Service {
 
         let relaying = tokio::spawn({
             let (pool, publisher, stop) = (pool.clone(), publisher.clone(), stop.clone());
+            let metrics = metrics.clone();
             let lock = format!("relay:{name}");
             async move {
                 outbox::while_leader(pool.clone(), &lock, stop, |leading| {
@@ -206,12 +207,18 @@ impl Service {
                         publisher.clone(),
                         RelaySettings::default(),
                     );
-                    async move { relay.run(leading.cancelled_owned()).await }
+                    // The leader alone counts the backlog; the other instances report 0, so
+                    // the service's backlog is the sum over its instances.
+                    let backlog = watch_backlog(pool.clone(), metrics.clone(), leading.clone());
+                    async move {
+                        let (published, ()) =
+                            tokio::join!(relay.run(leading.cancelled_owned()), backlog);
+                        published
+                    }
                 })
                 .await
             }
         });
-        let backlog = tokio::spawn(watch_backlog(pool.clone(), metrics.clone(), stop.clone()));
 
         let handler = Traced::new(DeadLetter::new(
             crate::Measured::new(
@@ -248,7 +255,6 @@ impl Service {
         stop.cancel();
         let summary = consuming.await?;
         let published = relaying.await?;
-        backlog.await?;
         for (task, handle) in tasks {
             if let Err(error) = handle.await {
                 tracing::error!(task, %error, "a background task failed");
@@ -276,7 +282,8 @@ fn lag_reporter(metrics: &Metrics) -> LagReporter {
     })
 }
 
-/// Keeps the outbox-backlog gauge current: rows appended and not yet relayed.
+/// Keeps the outbox-backlog gauge current (rows appended and not yet relayed) until `stop`,
+/// then sets it to 0.
 async fn watch_backlog(pool: PgPool, metrics: Metrics, stop: CancellationToken) {
     loop {
         match sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
@@ -289,8 +296,9 @@ async fn watch_backlog(pool: PgPool, metrics: Metrics, stop: CancellationToken) 
             Err(error) => tracing::debug!(%error, "cannot count the outbox"),
         }
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
             () = tokio::time::sleep(BACKLOG_INTERVAL) => {}
         }
     }
+    metrics.outbox_backlog.set(0);
 }

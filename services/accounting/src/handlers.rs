@@ -28,11 +28,6 @@ service_kit::inbound! {
     }
 }
 
-/// A message the domain refuses for good: dead-lettered with a reason.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(String);
-
 /// Handles [`AccountingInbound`].
 #[derive(Debug, Clone)]
 pub struct Accounting {
@@ -97,10 +92,10 @@ impl Accounting {
         if amount.amount_minor < 0 {
             return Err(HandlerError::permanent(
                 "invalid-content",
-                Refused(format!(
+                format!(
                     "order {} asks to authorize a negative amount ({amount})",
                     command.order_id
-                )),
+                ),
             ));
         }
         if let Some(existing) = authorization(tx, command.order_id).await? {
@@ -127,10 +122,10 @@ impl Accounting {
                     // Another copy of the command (on another instance, during a rebalance)
                     // authorized the order between our look and our insert: its answer stands.
                     let existing = authorization(tx, command.order_id).await?.ok_or_else(|| {
-                        HandlerError::transient(Refused(format!(
+                        HandlerError::transient(format!(
                             "the authorization of order {} vanished",
                             command.order_id
-                        )))
+                        ))
                     })?;
                     return self.authorized_already(tx, cause, &command, existing).await;
                 }
@@ -189,7 +184,7 @@ impl Accounting {
         {
             return Err(HandlerError::permanent(
                 "authorization-conflict",
-                Refused(format!(
+                format!(
                     "order {} was authorized for consumer {} and {} minor units of {}, not for \
                      consumer {} and {} minor units of {}",
                     command.order_id,
@@ -199,7 +194,7 @@ impl Accounting {
                     command.consumer_id,
                     asked.amount_minor,
                     asked.currency
-                )),
+                ),
             ));
         }
         tracing::debug!(order_id = %command.order_id, authorization_id = %existing.id,

@@ -14,11 +14,6 @@ use uuid::Uuid;
 
 use crate::domain::{self, Consumer, Money, Verdict};
 
-/// A command the domain refuses for good: dead-lettered with a reason.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(String);
-
 /// Handles `ftgo.consumer.commands`.
 #[derive(Debug, Clone)]
 pub struct ConsumerCommands {
@@ -52,7 +47,7 @@ impl ConsumerCommands {
         if inserted.rows_affected() == 0 {
             return Err(HandlerError::permanent(
                 "consumer-exists",
-                Refused(format!("consumer {} exists already", command.consumer_id)),
+                format!("consumer {} exists already", command.consumer_id),
             ));
         }
         let event = ConsumerCreated {
@@ -82,10 +77,7 @@ impl ConsumerCommands {
         if total.amount_minor < 0 {
             return Err(HandlerError::permanent(
                 "invalid-content",
-                Refused(format!(
-                    "order {} has a negative total ({total})",
-                    command.order_id
-                )),
+                format!("order {} has a negative total ({total})", command.order_id),
             ));
         }
         let verdict = match recorded(tx, &command, &total).await? {
@@ -100,10 +92,10 @@ impl ConsumerCommands {
                     // rebalance) recorded this order between our look and our insert: its
                     // answer stands.
                     recorded(tx, &command, &total).await?.ok_or_else(|| {
-                        HandlerError::transient(Refused(format!(
+                        HandlerError::transient(format!(
                             "the validation of order {} vanished",
                             command.order_id
-                        )))
+                        ))
                     })?
                 }
             }
@@ -191,11 +183,11 @@ async fn recorded(
     if consumer_id != command.consumer_id || asked != *total {
         return Err(HandlerError::permanent(
             "validation-conflict",
-            Refused(format!(
+            format!(
                 "order {} was validated for consumer {consumer_id} and {asked}, not for \
                  consumer {} and {total}",
                 command.order_id, command.consumer_id
-            )),
+            ),
         ));
     }
     Verdict::recorded(&outcome, detail)
@@ -203,10 +195,10 @@ async fn recorded(
         .ok_or_else(|| {
             HandlerError::permanent(
                 "handler-failed",
-                Refused(format!(
+                format!(
                     "order {} has an unknown recorded outcome {outcome}",
                     command.order_id
-                )),
+                ),
             )
         })
 }

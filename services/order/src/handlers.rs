@@ -27,11 +27,6 @@ service_kit::inbound! {
     }
 }
 
-/// A message the order service refuses for good: dead-lettered with this reason.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
-
 /// The order service's handler.
 #[derive(Debug, Clone)]
 pub struct OrderHandler {
@@ -131,7 +126,7 @@ impl OrderHandler {
         let Some((state, facts)) = orders::find(tx, command.order_id).await? else {
             return Err(HandlerError::permanent(
                 "unknown-order",
-                Refused(format!("no order {}", command.order_id)),
+                format!("no order {}", command.order_id),
             ));
         };
         match (state.as_str(), facts) {
@@ -177,27 +172,21 @@ impl OrderHandler {
         let Some(saga) = correlation.and_then(|c| c.parse::<Uuid>().ok()) else {
             return Err(HandlerError::permanent(
                 "uncorrelated-reply",
-                Refused(format!(
+                format!(
                     "the reply's {} header {correlation:?} names no saga",
                     header::CORRELATION_ID
-                )),
+                ),
             ));
         };
-        let saga_type: Option<String> =
-            sqlx::query_scalar("SELECT saga_type FROM saga_instances WHERE id = $1")
-                .bind(saga)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(HandlerError::transient)?;
-        let outcome = match saga_type.as_deref() {
-            Some(CreateOrderSaga::TYPE) => {
+        let outcome = match outbox::lock_saga(tx, saga).await? {
+            Some(locked) if locked.saga_type == CreateOrderSaga::TYPE => {
                 self.create
-                    .on_reply(tx, saga, &reply, cause, &self.effects)
+                    .on_locked_reply(tx, locked, &reply, cause, &self.effects)
                     .await?
             }
-            Some(CancelOrderSaga::TYPE) => {
+            Some(locked) if locked.saga_type == CancelOrderSaga::TYPE => {
                 self.cancel
-                    .on_reply(tx, saga, &reply, cause, &self.effects)
+                    .on_locked_reply(tx, locked, &reply, cause, &self.effects)
                     .await?
             }
             _ => ReplyOutcome::UnknownSaga,
@@ -205,7 +194,7 @@ impl OrderHandler {
         if outcome == ReplyOutcome::UnknownSaga {
             return Err(HandlerError::permanent(
                 "unknown-saga",
-                Refused(format!("no saga {saga} for this reply")),
+                format!("no saga {saga} for this reply"),
             ));
         }
         Ok(())

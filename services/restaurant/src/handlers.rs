@@ -12,11 +12,6 @@ use serde::de::DeserializeOwned;
 use service_kit::Outgoing;
 use sqlx::PgConnection;
 
-/// A command the domain refuses for good: dead-lettered with this reason.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(String);
-
 /// Handles `ftgo.restaurant.commands`.
 #[derive(Debug, Clone)]
 pub struct RestaurantCommands {
@@ -49,10 +44,7 @@ impl RestaurantCommands {
         if inserted.rows_affected() == 0 {
             return Err(HandlerError::permanent(
                 "restaurant-exists",
-                Refused(format!(
-                    "restaurant {} exists already",
-                    command.restaurant_id
-                )),
+                format!("restaurant {} exists already", command.restaurant_id),
             ));
         }
         replace_menu(tx, command.restaurant_id, &command.menu_items).await?;
@@ -81,7 +73,7 @@ impl RestaurantCommands {
         if updated.rows_affected() == 0 {
             return Err(HandlerError::permanent(
                 "unknown-restaurant",
-                Refused(format!("no restaurant {}", command.restaurant_id)),
+                format!("no restaurant {}", command.restaurant_id),
             ));
         }
         replace_menu(tx, command.restaurant_id, &command.menu_items).await?;
@@ -136,7 +128,7 @@ async fn replace_menu<I: Serialize>(
         if item.price.amount_minor < 0 {
             return Err(HandlerError::permanent(
                 "invalid-content",
-                Refused(format!("menu item {} has a negative price", item.id)),
+                format!("menu item {} has a negative price", item.id),
             ));
         }
         sqlx::query(
