@@ -3,10 +3,13 @@
 //! acknowledged with no second effect.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use messaging::{DecodedHandler, Handler, HandlerError, MissingHeader, Received, header};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
+
+use crate::group::GroupCommit;
 
 /// The record of what one consumer group handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,11 +71,15 @@ pub trait TransactionalHandler<V>: Send + Sync {
 /// message id → change state and append to the outbox (the inner handler) → commit. The
 /// offset is stored by the runner after this returns. A duplicate commits nothing and
 /// succeeds. Database failures of its own are transient (retried).
+///
+/// With [`Idempotent::grouped`], messages handled at the same time share a transaction (group
+/// commit, see [`crate::group`]); each still succeeds or fails as it would alone.
 #[derive(Debug, Clone)]
 pub struct Idempotent<H> {
     pool: PgPool,
     inbox: Inbox,
     inner: H,
+    group: Option<Arc<GroupCommit>>,
 }
 
 impl<H> Idempotent<H> {
@@ -81,48 +88,93 @@ impl<H> Idempotent<H> {
             pool,
             inbox: Inbox::new(group),
             inner,
+            group: None,
         }
     }
 
-    /// Opens the transaction and records the message id in it; `None` for a duplicate.
-    async fn begin(
-        &self,
-        message: &Received,
-    ) -> Result<Option<Transaction<'static, Postgres>>, HandlerError> {
-        let id = message.message.id().ok_or(HandlerError::permanent(
+    /// Messages handled at the same time (on different partitions) share one transaction, up
+    /// to `max_messages`; 1 (or 0) turns it off.
+    pub fn grouped(mut self, max_messages: usize) -> Self {
+        self.group =
+            (max_messages > 1).then(|| Arc::new(GroupCommit::new(self.pool.clone(), max_messages)));
+        self
+    }
+
+    fn message_id(message: &Received) -> Result<&str, HandlerError> {
+        message.message.id().ok_or(HandlerError::permanent(
             "missing-header",
             MissingHeader { name: header::ID },
-        ))?;
-        let mut tx = self.pool.begin().await.map_err(HandlerError::transient)?;
+        ))
+    }
+}
+
+impl<H> Idempotent<H> {
+    /// The message's work on `connection`: the duplicate check, then the inner handler.
+    async fn work<V>(
+        &self,
+        connection: &mut PgConnection,
+        id: &str,
+        message: &Received,
+        value: V,
+    ) -> Result<(), HandlerError>
+    where
+        H: TransactionalHandler<V>,
+    {
         let first_time = self
             .inbox
-            .record(&mut tx, id)
+            .record(connection, id)
             .await
             .map_err(HandlerError::transient)?;
         if !first_time {
             tracing::debug!(message_id = id, "duplicate delivery: no effect");
-            return Ok(None);
+            return Ok(());
         }
-        Ok(Some(tx))
+        self.inner.handle(connection, message, value).await
+    }
+
+    /// One transaction of the message's own.
+    async fn alone<V>(&self, id: &str, message: &Received, value: V) -> Result<(), HandlerError>
+    where
+        H: TransactionalHandler<V>,
+    {
+        let mut tx = self.pool.begin().await.map_err(HandlerError::transient)?;
+        self.work(&mut tx, id, message, value).await?;
+        tx.commit().await.map_err(HandlerError::transient)
+    }
+
+    async fn handle_value<V: Clone>(&self, message: &Received, value: V) -> Result<(), HandlerError>
+    where
+        H: TransactionalHandler<V>,
+    {
+        let id = Self::message_id(message)?;
+        let Some(group) = &self.group else {
+            return self.alone(id, message, value).await;
+        };
+        let mut seat = group.seat().await;
+        let succeeded = match seat.connection() {
+            Some(connection) => self
+                .work(connection, id, message, value.clone())
+                .await
+                .is_ok(),
+            None => false,
+        };
+        if seat.finish(succeeded).await {
+            return Ok(());
+        }
+        // The batch rolled back (this message failed, another did, or the commit): alone, this
+        // message gets its own outcome.
+        self.alone(id, message, value).await
     }
 }
 
-impl<V: Send, H: TransactionalHandler<V>> DecodedHandler<V> for Idempotent<H> {
+impl<V: Send + Clone, H: TransactionalHandler<V>> DecodedHandler<V> for Idempotent<H> {
     async fn handle(&self, message: &Received, value: V) -> Result<(), HandlerError> {
-        let Some(mut tx) = self.begin(message).await? else {
-            return Ok(());
-        };
-        self.inner.handle(&mut tx, message, value).await?;
-        tx.commit().await.map_err(HandlerError::transient)
+        self.handle_value(message, value).await
     }
 }
 
 impl<H: TransactionalHandler<()>> Handler for Idempotent<H> {
     async fn handle(&self, message: &Received) -> Result<(), HandlerError> {
-        let Some(mut tx) = self.begin(message).await? else {
-            return Ok(());
-        };
-        self.inner.handle(&mut tx, message, ()).await?;
-        tx.commit().await.map_err(HandlerError::transient)
+        self.handle_value(message, ()).await
     }
 }

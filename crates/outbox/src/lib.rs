@@ -17,6 +17,7 @@
 //!   service uses: one transaction for the duplicate check, the state change and the outbox.
 
 pub mod append;
+mod group;
 pub mod inbox;
 pub mod leader;
 mod pgoutput;

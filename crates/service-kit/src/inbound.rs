@@ -5,14 +5,14 @@ use contracts::{Channel, DecodeError, Decoded};
 
 /// The typed messages of the topics one consumer subscribes to. Every [`Channel`] is one; the
 /// [`inbound!`](crate::inbound) macro makes an enum over several.
-pub trait Inbound: Sized + Send {
+pub trait Inbound: Sized + Send + Clone {
     /// The topics to subscribe to.
     fn topics() -> Vec<&'static str>;
     /// The typed record of a decoded value; a record of another topic is refused.
     fn from_decoded(decoded: Decoded) -> Result<Self, DecodeError>;
 }
 
-impl<C: Channel + Send> Inbound for C {
+impl<C: Channel + Send + Clone> Inbound for C {
     fn topics() -> Vec<&'static str> {
         vec![C::TOPIC]
     }
@@ -38,7 +38,7 @@ impl<C: Channel + Send> Inbound for C {
 macro_rules! inbound {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident($channel:ty)),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug)]
+        #[derive(Debug, Clone)]
         $vis enum $name {
             $($variant($channel)),+
         }

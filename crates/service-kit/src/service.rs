@@ -30,6 +30,11 @@ use crate::settings::Settings;
 /// How often the outbox backlog gauge is refreshed.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Messages per shared transaction at most, by default. Batches form only while messages
+/// arrive faster than one transaction finishes, so an idle service runs one per transaction;
+/// the bound keeps a batch's locks short.
+const GROUP_COMMIT: usize = 16;
+
 /// How an instance joins its service's group.
 #[derive(Debug, Clone)]
 pub struct Instance {
@@ -43,6 +48,9 @@ pub struct Instance {
     pub max_connections: u32,
     /// Partition order, or key order with this many keys at once per partition.
     pub ordering: kafka::Ordering,
+    /// Messages handled at the same time share one transaction, up to this many (group
+    /// commit: `outbox::Idempotent::grouped`); 1 turns it off.
+    pub group_commit: usize,
 }
 
 impl Instance {
@@ -53,6 +61,7 @@ impl Instance {
             dead_letter_topic: format!("ftgo.{service}-service.dlt"),
             max_connections: 8,
             ordering: kafka::Ordering::Partition,
+            group_commit: GROUP_COMMIT,
         }
     }
 
@@ -160,7 +169,8 @@ impl Service {
     }
 
     /// Consumes `I`'s topics with `handler` — `Traced(DeadLetter(Measured(Retry(Decode(
-    /// Idempotent(handler))))))`, one transaction per message — relays the outbox while this
+    /// Idempotent(handler))))))`, one transaction per message or per group of messages handled
+    /// at once (group commit) — relays the outbox while this
     /// instance leads, serves the HTTP port, until `shutdown` completes; then drains and stops
     /// everything. `started` learns the HTTP address once the service consumes.
     pub async fn run<I, H>(
@@ -225,7 +235,8 @@ impl Service {
                 Retry::new(
                     Decode::new(
                         ChannelDecoder::<I>::new(codec),
-                        Idempotent::new(pool.clone(), &instance.group, handler),
+                        Idempotent::new(pool.clone(), &instance.group, handler)
+                            .grouped(instance.group_commit),
                     ),
                     RetryPolicy::default(),
                 ),
