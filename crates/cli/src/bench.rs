@@ -138,6 +138,8 @@ struct PhaseReport {
     throughput: f64,
     /// Publish (acknowledgement) to outcome, in ms, sorted.
     latencies_ms: Vec<f64>,
+    /// The order that took longest, and how long (ms): where to look for the tail.
+    slowest: Option<(String, f64)>,
 }
 
 impl PhaseReport {
@@ -499,7 +501,15 @@ async fn phase(
     for (key, acked) in &tracked.acked {
         match tracked.outcome.get(key) {
             Some((at, approved)) => {
-                latencies.push(at.saturating_duration_since(*acked).as_secs_f64() * 1000.0);
+                let latency = at.saturating_duration_since(*acked).as_secs_f64() * 1000.0;
+                latencies.push(latency);
+                if report
+                    .slowest
+                    .as_ref()
+                    .is_none_or(|(_, most)| latency > *most)
+                {
+                    report.slowest = Some((key.clone(), latency));
+                }
                 last_outcome = Some(last_outcome.map_or(*at, |l| l.max(*at)));
                 if *approved {
                     report.approved += 1;
@@ -639,6 +649,9 @@ fn print_report(label: &str, pace: Pace, options: &Options, report: &PhaseReport
         "latency:       {} (publish to outcome)",
         report.latency_line()
     );
+    if let Some((order, latency)) = &report.slowest {
+        out!("slowest:       {order}, {latency:.0} ms: its hops with ftgo order show {order}");
+    }
     if !report.unfinished.is_empty() {
         let mut examples: Vec<&str> = report.unfinished.iter().map(String::as_str).collect();
         examples.sort_unstable();
