@@ -25,7 +25,7 @@ pub use consumer::{
 };
 pub use partition::Ordering;
 pub use producer::KafkaPublisher;
-pub use reader::{TopicTail, read_topic};
+pub use reader::{TopicTail, read_topic, read_topic_since};
 
 /// Why the adapter failed.
 #[derive(Debug, thiserror::Error)]

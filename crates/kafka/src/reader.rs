@@ -1,6 +1,6 @@
 //! Reading what a topic holds now, as tools do: no consumer group, nothing committed.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use messaging::Received;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -135,15 +135,76 @@ pub fn read_topic(
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<Received>, KafkaError> {
+    read(bootstrap_servers, topic, None, timeout)
+}
+
+/// As [`read_topic`], but only the records timestamped `since` or later (each partition is
+/// read from the first such offset, `offsetsForTimes`): what a test published, on a topic
+/// that earlier runs have filled.
+pub fn read_topic_since(
+    bootstrap_servers: &str,
+    topic: &str,
+    since: SystemTime,
+    timeout: Duration,
+) -> Result<Vec<Received>, KafkaError> {
+    read(bootstrap_servers, topic, Some(since), timeout)
+}
+
+/// Each partition's first offset timestamped `since` or later; `None` where there is none.
+fn offsets_since(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: &[i32],
+    since: SystemTime,
+    timeout: Duration,
+) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
+    let millis = since
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut times = TopicPartitionList::new();
+    for &partition in partitions {
+        times
+            .add_partition_offset(topic, partition, Offset::Offset(millis))
+            .map_err(client("asking for offsets by time"))?;
+    }
+    let found = consumer
+        .offsets_for_times(times, timeout)
+        .map_err(client("fetching offsets by time"))?;
+    Ok(partitions
+        .iter()
+        .map(|&partition| {
+            let offset = found
+                .find_partition(topic, partition)
+                .and_then(|p| match p.offset() {
+                    Offset::Offset(offset) => Some(offset),
+                    _ => None,
+                });
+            (partition, offset)
+        })
+        .collect())
+}
+
+fn read(
+    bootstrap_servers: &str,
+    topic: &str,
+    since: Option<SystemTime>,
+    timeout: Duration,
+) -> Result<Vec<Received>, KafkaError> {
     let consumer = reader(bootstrap_servers)?;
     let partitions = partitions(&consumer, topic, timeout)?;
+    let starts: Vec<(i32, Option<i64>)> = match since {
+        Some(since) => offsets_since(&consumer, topic, &partitions, since, timeout)?,
+        None => partitions.iter().map(|&p| (p, Some(0))).collect(),
+    };
     // Where each partition ends now: reading stops there.
     let mut assignment = TopicPartitionList::new();
     let mut ends = Vec::new();
-    for partition in partitions {
+    for (partition, start) in starts {
+        let Some(start) = start else { continue };
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, timeout)
             .map_err(client("fetching a partition's offsets"))?;
+        let low = low.max(start);
         if high > low {
             assignment
                 .add_partition_offset(topic, partition, Offset::Offset(low))

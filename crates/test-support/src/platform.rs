@@ -15,6 +15,7 @@ pub struct Platform {
 
 impl Platform {
     pub fn from_env() -> Self {
+        std::sync::LazyLock::force(&TESTS_STARTED);
         let var = |name: &str, default: &str| env::var(name).unwrap_or_else(|_| default.to_owned());
         Self {
             bootstrap_servers: var("FTGO_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
@@ -29,3 +30,9 @@ impl Platform {
         }
     }
 }
+
+/// About when this test process began using the platform (the first [`Platform::from_env`],
+/// which every client and service of a test calls before it publishes). Records older than
+/// this are earlier runs'.
+pub static TESTS_STARTED: std::sync::LazyLock<std::time::SystemTime> =
+    std::sync::LazyLock::new(std::time::SystemTime::now);
