@@ -58,55 +58,49 @@ pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings>
     )?)
 }
 
+/// A service's run function as tests start it: every service's `run(settings, instance,
+/// shutdown, started)`, given the shutdown as a token (`|s, i, stop, started| async move {
+/// order_service::run(s, i, stop.cancelled_owned(), Some(started)).await }`).
+pub trait ServiceRun<Fut>:
+    FnOnce(Settings, Instance, CancellationToken, tokio::sync::oneshot::Sender<Running>) -> Fut
+{
+}
+
+impl<R, Fut> ServiceRun<Fut> for R where
+    R: FnOnce(Settings, Instance, CancellationToken, tokio::sync::oneshot::Sender<Running>) -> Fut
+{
+}
+
+/// What a [`ServiceRun`] returns: the service's whole run, spawned on the test's runtime.
+pub trait RunFuture: Future<Output = Result<()>> + Send + 'static {}
+
+impl<F: Future<Output = Result<()>> + Send + 'static> RunFuture for F {}
+
 impl TestService {
     /// Starts service `name` with its `run` function on a new database, in a new group that
     /// starts at the current end of the service's topics (so it does not replay what earlier
     /// runs left on the shared topics), and waits until it consumes.
-    pub async fn start<R, Fut>(name: &str, run: R) -> Result<Self>
-    where
-        R: FnOnce(
-            Settings,
-            Instance,
-            CancellationToken,
-            tokio::sync::oneshot::Sender<Running>,
-        ) -> Fut,
-        Fut: Future<Output = Result<()>> + Send + 'static,
-    {
+    pub async fn start<Fut: RunFuture>(name: &str, run: impl ServiceRun<Fut>) -> Result<Self> {
         Self::start_in(name, unique_group(&format!("{name}-service")), run).await
     }
 
     /// As [`TestService::start`], in the given group (instances of one service share one).
-    pub async fn start_in<R, Fut>(name: &str, group: String, run: R) -> Result<Self>
-    where
-        R: FnOnce(
-            Settings,
-            Instance,
-            CancellationToken,
-            tokio::sync::oneshot::Sender<Running>,
-        ) -> Fut,
-        Fut: Future<Output = Result<()>> + Send + 'static,
-    {
+    pub async fn start_in<Fut: RunFuture>(
+        name: &str,
+        group: String,
+        run: impl ServiceRun<Fut>,
+    ) -> Result<Self> {
         Self::start_configured(name, group, |figment| figment, run).await
     }
 
     /// As [`TestService::start_in`], with settings of the test's own on top of the defaults
     /// (`|f| f.merge(("saga.reply_timeout_ms", 3000))`).
-    pub async fn start_configured<C, R, Fut>(
+    pub async fn start_configured<Fut: RunFuture>(
         name: &str,
         group: String,
-        configure: C,
-        run: R,
-    ) -> Result<Self>
-    where
-        C: FnOnce(figment::Figment) -> figment::Figment,
-        R: FnOnce(
-            Settings,
-            Instance,
-            CancellationToken,
-            tokio::sync::oneshot::Sender<Running>,
-        ) -> Fut,
-        Fut: Future<Output = Result<()>> + Send + 'static,
-    {
+        configure: impl FnOnce(figment::Figment) -> figment::Figment,
+        run: impl ServiceRun<Fut>,
+    ) -> Result<Self> {
         start_group_at_end(&group, service_topics(name))?;
         let database = TestDatabase::create().await?;
         let settings = Settings::from_figment(configure(
@@ -138,16 +132,7 @@ impl TestService {
 
     /// Starts a paused service again with the same database, group and settings, as a
     /// redeployed instance: it picks up where its group stopped, with its data.
-    pub async fn resume<R, Fut>(&mut self, run: R) -> Result<()>
-    where
-        R: FnOnce(
-            Settings,
-            Instance,
-            CancellationToken,
-            tokio::sync::oneshot::Sender<Running>,
-        ) -> Fut,
-        Fut: Future<Output = Result<()>> + Send + 'static,
-    {
+    pub async fn resume<Fut: RunFuture>(&mut self, run: impl ServiceRun<Fut>) -> Result<()> {
         anyhow::ensure!(self.task.is_none(), "the {} service is running", self.name);
         let (stop, task, http) = spawn_run(&self.name, &self.group, &self.settings, run).await?;
         (self.stop, self.task, self.http) = (stop, Some(task), http);
@@ -171,16 +156,12 @@ impl TestService {
 }
 
 /// Runs the service and waits until it consumes: its stop token, task and HTTP address.
-async fn spawn_run<R, Fut>(
+async fn spawn_run<Fut: RunFuture>(
     name: &str,
     group: &str,
     settings: &Settings,
-    run: R,
-) -> Result<(CancellationToken, JoinHandle<Result<()>>, SocketAddr)>
-where
-    R: FnOnce(Settings, Instance, CancellationToken, tokio::sync::oneshot::Sender<Running>) -> Fut,
-    Fut: Future<Output = Result<()>> + Send + 'static,
-{
+    run: impl ServiceRun<Fut>,
+) -> Result<(CancellationToken, JoinHandle<Result<()>>, SocketAddr)> {
     let instance = Instance::of(name).in_group(group);
     let stop = CancellationToken::new();
     let (started, running) = tokio::sync::oneshot::channel();
