@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use contracts::{Codec, Contract};
+use contracts::{Channel, Codec, Contract};
 use kafka::KafkaPublisher;
 use messaging::message::AVRO_CONTENT_TYPE;
 use messaging::{Message, Publisher, Received, header};
@@ -64,6 +64,15 @@ impl Client {
     pub async fn publish(&self, topic: &str, message: &Message) -> Result<()> {
         self.publisher.publish(topic, message).await?;
         Ok(())
+    }
+
+    /// A record of channel `C` (`Reply`, `Event`, ...) from what a service sent.
+    pub async fn decode<C: Channel>(&self, record: &Received) -> Result<C> {
+        let decoded = self
+            .codec
+            .decode_value(C::TOPIC, &record.message.payload)
+            .await?;
+        Ok(C::from_decoded(decoded)?)
     }
 
     /// Publishes `record` to its topic; returns the message sent.

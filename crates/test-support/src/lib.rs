@@ -26,7 +26,9 @@ pub use kafka::{TestTopic, read_records, start_group_at_end, unique_group};
 pub use ordering::check_per_key_order;
 pub use platform::Platform;
 pub use postgres::TestDatabase;
-pub use service::{RunFuture, ServiceRun, TestService, service_settings, service_topics};
+pub use service::{
+    RunFuture, ServiceRun, TestService, one_service_at_a_time, service_settings, service_topics,
+};
 
 /// A short random suffix for resource names: 12 hex digits of a v4 UUID.
 pub fn unique_suffix() -> String {

@@ -4,11 +4,21 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
+use messaging::Message;
 use service_kit::{Instance, Running, Settings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{TestDatabase, start_group_at_end, unique_group};
+
+/// One service under test at a time in a test process: hold the guard for as long as the
+/// service runs. Each test's service is in a group of its own that starts at the end of the
+/// shared topics, but tests that ran at once would each see the others' commands (published
+/// after their start) and answer them, and no test could count what its own service sent.
+pub async fn one_service_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
 
 /// A running service: its database, group and HTTP address; stopped (gracefully) by
 /// [`TestService::stop`], or aborted when dropped.
@@ -144,6 +154,37 @@ impl TestService {
         self.stop.cancel();
         let task = self.task.take().context("stopped twice")?;
         task.await.context("the service panicked")?
+    }
+
+    /// Waits until the service's relay published everything it appended about `key` (its
+    /// outbox holds no row of that key).
+    pub async fn relayed(&self, key: &str) -> Result<()> {
+        let pool = self.database.pool();
+        crate::wait_until(&format!("the outbox relays {key}"), || async {
+            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE key = $1")
+                .bind(key)
+                .fetch_one(pool)
+                .await?;
+            Ok(left == 0)
+        })
+        .await
+    }
+
+    /// Waits until the service handled `message` (its id is in the group's inbox).
+    pub async fn handled(&self, message: &Message) -> Result<()> {
+        let id = message.id().context("the message has no id")?;
+        let pool = self.database.pool();
+        crate::wait_until(&format!("message {id} handled"), || async {
+            let seen: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM inbox WHERE consumer_group = $1 AND message_id = $2",
+            )
+            .bind(&self.group)
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+            Ok(seen == 1)
+        })
+        .await
     }
 
     /// The text of its `/metrics`.

@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
+use contracts::Contract;
 use contracts::accounting::commands::{
     AuthorizeCard, ReverseAuthorization, authorize_card, reverse_authorization,
 };
@@ -18,22 +19,15 @@ use contracts::accounting::events::Event;
 use contracts::consumer::events::{ConsumerCreated, consumer_created};
 use contracts::order::replies::Reply;
 use contracts::order::replies::authorize_card_failed::AuthorizeCardFailure;
-use contracts::{Channel, Contract};
 use messaging::{Message, Received, header};
 use sqlx::PgPool;
-use test_support::{Client, Platform, TestService, records_of, wait_until};
-use tokio::sync::{Mutex, MutexGuard};
+use test_support::{Client, Platform, TestService, records_of};
+use tokio::sync::MutexGuard;
 use uuid::Uuid;
 
 const EVENTS: &str = "ftgo.accounting.events";
 const REPLIES: &str = "ftgo.order.replies";
 const DEAD_LETTERS: &str = "ftgo.accounting-service.dlt";
-
-/// One test's service at a time. Each test's service is in a group of its own, which starts at
-/// the shared command topic's beginning: running at the same time, they would all handle every
-/// test's commands and each answer them, and no test could count what its own service sent
-/// (replies and events carry nothing that tells the services apart).
-static ONE_SERVICE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 /// The service on a database and group of its own, and a way to talk to it.
 struct Harness {
@@ -46,7 +40,7 @@ struct Harness {
 impl Harness {
     async fn start() -> Result<Self> {
         service_kit::init_test_subscriber();
-        let turn = ONE_SERVICE_AT_A_TIME.lock().await;
+        let turn = test_support::one_service_at_a_time().await;
         let service = TestService::start(
             accounting_service::NAME,
             |settings, instance, stop, started| {
@@ -86,49 +80,21 @@ impl Harness {
     }
 
     async fn reply(&self, record: &Received) -> Result<Reply> {
-        let decoded = self
-            .client
-            .codec
-            .decode_value(REPLIES, &record.message.payload)
-            .await?;
-        Ok(Reply::from_decoded(decoded)?)
+        self.client.decode(record).await
     }
 
     async fn event(&self, record: &Received) -> Result<Event> {
-        let decoded = self
-            .client
-            .codec
-            .decode_value(EVENTS, &record.message.payload)
-            .await?;
-        Ok(Event::from_decoded(decoded)?)
+        self.client.decode(record).await
     }
 
     /// Waits until the service relayed everything it sent about `key`.
     async fn relayed(&self, key: &str) -> Result<()> {
-        wait_until(&format!("the outbox relays {key}"), || async {
-            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE key = $1")
-                .bind(key)
-                .fetch_one(self.pool())
-                .await?;
-            Ok(left == 0)
-        })
-        .await
+        self.service.relayed(key).await
     }
 
     /// Waits until the service handled `message` (its id is in the group's inbox).
     async fn handled(&self, message: &Message) -> Result<()> {
-        let id = message.id().context("no message id")?;
-        wait_until(&format!("message {id} handled"), || async {
-            let seen: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM inbox WHERE consumer_group = $1 AND message_id = $2",
-            )
-            .bind(&self.service.group)
-            .bind(id)
-            .fetch_one(self.pool())
-            .await?;
-            Ok(seen == 1)
-        })
-        .await
+        self.service.handled(message).await
     }
 
     /// ConsumerCreated for `consumer`, as the consumer service would publish it.

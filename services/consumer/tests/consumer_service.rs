@@ -18,19 +18,13 @@ use contracts::order::replies::validate_order_by_consumer_failed::ConsumerValida
 use contracts::{Channel, Contract};
 use messaging::{Message, Received, header};
 use sqlx::PgPool;
-use test_support::{Client, TestService, records_of, wait_until};
-use tokio::sync::{Mutex, MutexGuard};
+use test_support::{Client, TestService, records_of};
+use tokio::sync::MutexGuard;
 use uuid::Uuid;
 
 const EVENTS: &str = "ftgo.consumer.events";
 const REPLIES: &str = "ftgo.order.replies";
 const DEAD_LETTERS: &str = "ftgo.consumer-service.dlt";
-
-/// One test's service at a time. Each test's service is in a group of its own, which starts at
-/// the shared command topic's beginning: running at the same time, they would all handle every
-/// test's commands and each answer them, and no test could count what its own service sent
-/// (replies and events carry nothing that tells the services apart).
-static ONE_SERVICE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 /// The service on a database and group of its own, and a way to talk to it.
 struct Harness {
@@ -43,7 +37,7 @@ struct Harness {
 impl Harness {
     async fn start() -> Result<Self> {
         service_kit::init_test_subscriber();
-        let turn = ONE_SERVICE_AT_A_TIME.lock().await;
+        let turn = test_support::one_service_at_a_time().await;
         let service = TestService::start(
             consumer_service::NAME,
             |settings, instance, stop, started| {
@@ -78,24 +72,12 @@ impl Harness {
     }
 
     async fn reply(&self, record: &Received) -> Result<Reply> {
-        let decoded = self
-            .client
-            .codec
-            .decode_value(REPLIES, &record.message.payload)
-            .await?;
-        Ok(Reply::from_decoded(decoded)?)
+        self.client.decode(record).await
     }
 
     /// Waits until the service relayed everything it sent about `key`.
     async fn relayed(&self, key: &str) -> Result<()> {
-        wait_until(&format!("the outbox relays {key}"), || async {
-            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE key = $1")
-                .bind(key)
-                .fetch_one(self.pool())
-                .await?;
-            Ok(left == 0)
-        })
-        .await
+        self.service.relayed(key).await
     }
 
     /// Creates a consumer and waits for its ConsumerCreated (commands about its orders travel

@@ -31,9 +31,6 @@ const COURIERS: [&str; 5] = [
     "c0000000-0000-4000-8000-000000000005",
 ];
 
-/// Held by the test whose delivery service runs (see the top of the file).
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// A delivery service of the test's own, and what the test talks to it with.
 struct Delivery {
     service: TestService,
@@ -45,7 +42,7 @@ struct Delivery {
 impl Delivery {
     async fn start() -> Result<Self> {
         service_kit::init_test_subscriber();
-        let turn = TURN.lock().await;
+        let turn = test_support::one_service_at_a_time().await;
         let service = TestService::start(
             delivery_service::NAME,
             |settings, instance, stop, started| {

@@ -31,9 +31,6 @@ const REPLIES: &str = "ftgo.order.replies";
 const TICKET_EVENTS: &str = "ftgo.ticket.events";
 const DEAD_LETTERS: &str = "ftgo.kitchen-service.dlt";
 
-/// Held by the test whose kitchen service runs (see the top of the file).
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// A kitchen service of the test's own, and what the test talks to it with.
 struct Kitchen {
     service: TestService,
@@ -45,7 +42,7 @@ struct Kitchen {
 impl Kitchen {
     async fn start() -> Result<Self> {
         service_kit::init_test_subscriber();
-        let turn = TURN.lock().await;
+        let turn = test_support::one_service_at_a_time().await;
         let service = TestService::start(
             kitchen_service::NAME,
             |settings, instance, stop, started| {
