@@ -38,7 +38,7 @@ struct Batch {
     outcome: watch::Sender<Option<bool>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Members {
     joined: usize,
     /// Joined and not finished their turn.
