@@ -30,7 +30,9 @@ pub use append::append;
 pub use inbox::{Idempotent, Inbox, TransactionalHandler};
 pub use leader::while_leader;
 pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
-pub use saga::{LockedSaga, ReplyOutcome, SagaActions, SagaManager, SagaRef, lock_saga};
+pub use saga::{
+    DEFAULT_MAX_RESENDS, LockedSaga, ReplyOutcome, SagaActions, SagaManager, SagaRef, lock_saga,
+};
 pub use schema::install;
 pub use tailing::{TailingRelay, TailingSettings, create_slot, drop_slot};
 

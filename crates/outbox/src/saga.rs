@@ -16,24 +16,53 @@ use uuid::Uuid;
 /// The saga instances of a service.
 ///
 /// - `subject`: what the saga is about (an order id): for people and queries.
-/// - `deadline`: when the reply the saga waits for is late; `NULL` once it is over.
+/// - `status`: `running`; `stalled` (it asked the same thing [`DEFAULT_MAX_RESENDS`] times
+///   without an answer and waits for an operator, or for a late reply); or how it ended.
+/// - `deadline`: when the reply the saga waits for is late; `NULL` once it is over or stalled.
+/// - `resends`: how many times in a row a deadline re-sent the same command.
 pub const SAGAS: &str = r"
 CREATE TABLE IF NOT EXISTS saga_instances (
     id          uuid PRIMARY KEY,
     saga_type   text NOT NULL,
     subject     text NOT NULL,
     state       jsonb NOT NULL,
-    status      text NOT NULL CHECK (status IN ('running', 'succeeded', 'compensated')),
+    status      text NOT NULL
+                CHECK (status IN ('running', 'stalled', 'succeeded', 'compensated')),
     deadline    timestamptz,
+    resends     integer NOT NULL DEFAULT 0,
     started_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 )";
 
-pub(crate) const SAGA_INDEXES: [&str; 2] = [
+/// Brings a saga table created before sagas could stall up to date (idempotent; the check
+/// is rewritten only while it lacks `stalled`).
+pub(crate) const SAGAS_UPGRADE: &str = r"
+DO $$
+BEGIN
+    ALTER TABLE saga_instances ADD COLUMN IF NOT EXISTS resends integer NOT NULL DEFAULT 0;
+    IF NOT EXISTS (
+        SELECT FROM pg_constraint
+        WHERE conrelid = 'saga_instances'::regclass AND contype = 'c'
+          AND pg_get_constraintdef(oid) LIKE '%stalled%'
+    ) THEN
+        ALTER TABLE saga_instances DROP CONSTRAINT IF EXISTS saga_instances_status_check;
+        ALTER TABLE saga_instances ADD CONSTRAINT saga_instances_status_check
+            CHECK (status IN ('running', 'stalled', 'succeeded', 'compensated'));
+    END IF;
+END
+$$";
+
+pub(crate) const SAGA_INDEXES: [&str; 3] = [
     "CREATE INDEX IF NOT EXISTS saga_instances_due ON saga_instances (deadline)
      WHERE status = 'running'",
     "CREATE INDEX IF NOT EXISTS saga_instances_subject ON saga_instances (subject)",
+    "CREATE INDEX IF NOT EXISTS saga_instances_stalled ON saga_instances (updated_at)
+     WHERE status = 'stalled'",
 ];
+
+/// How many times in a row a saga may send the same command again because its deadline
+/// passed before it stalls (see [`SagaManager::with_max_resends`]).
+pub const DEFAULT_MAX_RESENDS: u32 = 10;
 
 /// How often the deadline sweep looks for late replies.
 pub const DEADLINE_SWEEP: Duration = Duration::from_millis(500);
@@ -76,6 +105,7 @@ pub struct LockedSaga {
     pub saga_type: String,
     status: String,
     state: serde_json::Value,
+    resends: i32,
 }
 
 /// Locks saga `id`, of whatever type, on `tx` and reads it; `None` if there is none. One query
@@ -84,30 +114,49 @@ pub async fn lock_saga(
     tx: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<LockedSaga>, HandlerError> {
-    let row: Option<(String, String, String, serde_json::Value)> = sqlx::query_as(
-        "SELECT saga_type, subject, status, state FROM saga_instances WHERE id = $1 FOR UPDATE",
+    let row: Option<(String, String, String, serde_json::Value, i32)> = sqlx::query_as(
+        "SELECT saga_type, subject, status, state, resends FROM saga_instances
+         WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
     .await
     .map_err(HandlerError::transient)?;
-    Ok(row.map(|(saga_type, subject, status, state)| LockedSaga {
-        saga: SagaRef { id, subject },
-        saga_type,
-        status,
-        state,
-    }))
+    Ok(
+        row.map(|(saga_type, subject, status, state, resends)| LockedSaga {
+            saga: SagaRef { id, subject },
+            saga_type,
+            status,
+            state,
+            resends,
+        }),
+    )
 }
 
 /// Runs sagas of definition `D`.
 #[derive(Debug, Clone)]
 pub struct SagaManager<D> {
     definition: D,
+    max_resends: u32,
 }
 
 impl<D: SagaDefinition> SagaManager<D> {
     pub fn new(definition: D) -> Self {
-        Self { definition }
+        Self {
+            definition,
+            max_resends: DEFAULT_MAX_RESENDS,
+        }
+    }
+
+    /// A saga whose deadline passes and whose definition answers by sending the same command
+    /// again (its state unchanged) does so at most `max_resends` times in a row; at the next
+    /// deadline it stalls instead: status `stalled`, no deadline, nothing sent, an error in
+    /// the log and in the `ftgo_sagas_stalled` gauge. A participant that dead-letters the
+    /// command would otherwise be asked forever. A reply that comes later (the command
+    /// replayed from the dead-letter topic, say) still advances a stalled saga.
+    pub fn with_max_resends(mut self, max_resends: u32) -> Self {
+        self.max_resends = max_resends;
+        self
     }
 
     /// Starts a saga about `subject` on `tx`: stores it and applies its first step. Returns
@@ -178,12 +227,15 @@ impl<D: SagaDefinition> SagaManager<D> {
             saga_type,
             status,
             state,
+            ..
         } = locked;
         if saga_type != D::TYPE {
             return Ok(ReplyOutcome::UnknownSaga);
         }
         let id = saga.id;
-        if status != "running" {
+        // A stalled saga waits for this reply too: it is how a saga resumes once the
+        // participant answers after all.
+        if status != "running" && status != "stalled" {
             tracing::info!(saga = D::TYPE, %id, status, ?reply, "reply to a finished saga ignored");
             return Ok(ReplyOutcome::Ignored);
         }
@@ -192,7 +244,7 @@ impl<D: SagaDefinition> SagaManager<D> {
             tracing::info!(saga = D::TYPE, %id, ?state, ?reply, "reply not awaited: ignored");
             return Ok(ReplyOutcome::Ignored);
         };
-        self.advance(tx, &saga, transition, Some(cause), effects)
+        self.advance(tx, &saga, transition, 0, Some(cause), effects)
             .await?;
         Ok(ReplyOutcome::Advanced)
     }
@@ -233,12 +285,21 @@ impl<D: SagaDefinition> SagaManager<D> {
             let Some(locked) = lock_saga(&mut tx, id).await? else {
                 continue;
             };
-            let (saga, state) = (locked.saga, Self::state(locked.state)?);
+            let stored = locked.state;
+            let (saga, state) = (locked.saga, Self::state(stored.clone())?);
             let transition = self.definition.on_deadline(&state);
-            tracing::warn!(saga = D::TYPE, %id, subject = saga.subject, ?state,
-                "no reply within the deadline");
-            self.advance(&mut tx, &saga, transition, None, effects)
-                .await?;
+            // The same state, waiting again: the definition sends its command once more.
+            let resend = matches!(transition.next, Next::AwaitReply { .. })
+                && Self::stored(&transition.state)? == stored;
+            let resends = if resend { locked.resends + 1 } else { 0 };
+            if resend && resends > i32::try_from(self.max_resends).unwrap_or(i32::MAX) {
+                self.stall(&mut tx, &saga, &state, locked.resends).await?;
+            } else {
+                tracing::warn!(saga = D::TYPE, %id, subject = saga.subject, ?state, resends,
+                    "no reply within the deadline");
+                self.advance(&mut tx, &saga, transition, resends, None, effects)
+                    .await?;
+            }
             tx.commit().await.map_err(HandlerError::transient)?;
             expired += 1;
         }
@@ -268,24 +329,52 @@ impl<D: SagaDefinition> SagaManager<D> {
             .map_err(|error| HandlerError::permanent("saga-state-unreadable", error))
     }
 
+    /// Parks a saga that asked `resends` times in vain: nothing is sent, and it waits for a
+    /// late reply or an operator (docs/operations.md).
+    async fn stall(
+        &self,
+        tx: &mut PgConnection,
+        saga: &SagaRef,
+        state: &D::State,
+        resends: i32,
+    ) -> Result<(), HandlerError> {
+        sqlx::query(
+            "UPDATE saga_instances SET status = 'stalled', deadline = NULL, updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(saga.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(HandlerError::transient)?;
+        tracing::error!(saga = D::TYPE, id = %saga.id, subject = saga.subject, ?state, resends,
+            "saga stalled: its command was sent again {resends} times without a reply; \
+             look for it on the participant's dead-letter topic (ftgo dlq list), then replay \
+             it or resume the saga (docs/operations.md)");
+        Ok(())
+    }
+
+    /// Stores the saga's next state; `resends` counts the deadlines in a row that sent the
+    /// same command again (0 after a reply or any other step).
     async fn advance<E: SagaActions<D::Action>>(
         &self,
         tx: &mut PgConnection,
         saga: &SagaRef,
         transition: Transition<D::State, D::Action>,
+        resends: i32,
         cause: Option<&Received>,
         effects: &E,
     ) -> Result<(), HandlerError> {
         let (status, deadline) = Self::progress(&transition);
         sqlx::query(
             "UPDATE saga_instances SET state = $2, status = $3,
-                 deadline = now() + make_interval(secs => $4), updated_at = now()
+                 deadline = now() + make_interval(secs => $4), resends = $5, updated_at = now()
              WHERE id = $1",
         )
         .bind(saga.id)
         .bind(Self::stored(&transition.state)?)
         .bind(status)
         .bind(deadline)
+        .bind(resends)
         .execute(&mut *tx)
         .await
         .map_err(HandlerError::transient)?;

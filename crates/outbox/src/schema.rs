@@ -74,7 +74,7 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ftgo.outbox.install', 0))")
         .execute(&mut *tx)
         .await?;
-    let [due, subject] = crate::saga::SAGA_INDEXES;
+    let [due, subject, stalled] = crate::saga::SAGA_INDEXES;
     let [drop_trigger, create_trigger] = NOTIFY_TRIGGER;
     for statement in [
         OUTBOX,
@@ -82,8 +82,10 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
         INBOX,
         INBOX_EXPIRY_INDEX,
         crate::saga::SAGAS,
+        crate::saga::SAGAS_UPGRADE,
         due,
         subject,
+        stalled,
         NOTIFY_FUNCTION,
         drop_trigger,
         create_trigger,

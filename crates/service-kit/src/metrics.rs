@@ -38,6 +38,7 @@ pub struct Metrics {
     pub handled: Family<OutcomeLabels, Counter>,
     pub handler_seconds: Family<TopicLabels, Histogram>,
     pub outbox_backlog: Gauge,
+    pub sagas_stalled: Gauge,
     pub consumer_lag: Family<PartitionLabels, Gauge>,
 }
 
@@ -76,6 +77,12 @@ impl Metrics {
             "Rows in the outbox waiting for the relay",
             outbox_backlog.clone(),
         );
+        let sagas_stalled = Gauge::default();
+        registry.register(
+            "sagas_stalled",
+            "Sagas that sent a command again and again without a reply and wait for an operator",
+            sagas_stalled.clone(),
+        );
         let consumer_lag = Family::<PartitionLabels, Gauge>::default();
         registry.register(
             "consumer_lag",
@@ -87,6 +94,7 @@ impl Metrics {
             handled,
             handler_seconds,
             outbox_backlog,
+            sagas_stalled,
             consumer_lag,
         }
     }

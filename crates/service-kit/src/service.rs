@@ -293,18 +293,22 @@ fn lag_reporter(metrics: &Metrics) -> LagReporter {
     })
 }
 
-/// Keeps the outbox-backlog gauge current (rows appended and not yet relayed) until `stop`,
-/// then sets it to 0.
+/// Keeps the outbox-backlog gauge (rows appended and not yet relayed) and the stalled-sagas
+/// gauge current until `stop`, then sets them to 0: the leader reports for the service.
 async fn watch_backlog(pool: PgPool, metrics: Metrics, stop: CancellationToken) {
     loop {
-        match sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
-            .fetch_one(&pool)
-            .await
+        match sqlx::query_as::<_, (i64, i64)>(
+            "SELECT (SELECT count(*) FROM outbox),
+                    (SELECT count(*) FROM saga_instances WHERE status = 'stalled')",
+        )
+        .fetch_one(&pool)
+        .await
         {
-            Ok(rows) => {
-                metrics.outbox_backlog.set(rows);
+            Ok((backlog, stalled)) => {
+                metrics.outbox_backlog.set(backlog);
+                metrics.sagas_stalled.set(stalled);
             }
-            Err(error) => tracing::debug!(%error, "cannot count the outbox"),
+            Err(error) => tracing::debug!(%error, "cannot count the outbox and stalled sagas"),
         }
         tokio::select! {
             () = stop.cancelled() => break,
@@ -312,4 +316,5 @@ async fn watch_backlog(pool: PgPool, metrics: Metrics, stop: CancellationToken) 
         }
     }
     metrics.outbox_backlog.set(0);
+    metrics.sagas_stalled.set(0);
 }

@@ -35,6 +35,10 @@ pub struct SagaSettings {
     /// How long a saga waits for a participant's reply before it treats the step as failed
     /// (`FTGO_SAGA__REPLY_TIMEOUT_MS`). Only saga orchestrators (the order service) use it.
     pub reply_timeout_ms: u64,
+    /// How many times in a row a saga may send a command again after its deadline before
+    /// it stalls for an operator (`FTGO_SAGA__MAX_RESENDS`; see
+    /// `outbox::SagaManager::with_max_resends`).
+    pub max_resends: u32,
 }
 
 impl SagaSettings {
@@ -89,6 +93,10 @@ impl Settings {
             ))
             .merge(Serialized::default("http.port", 8080))
             .merge(Serialized::default("saga.reply_timeout_ms", 30_000))
+            .merge(Serialized::default(
+                "saga.max_resends",
+                outbox::DEFAULT_MAX_RESENDS,
+            ))
             .merge(Env::prefixed("FTGO_").split("__"))
             // The service's own database URL beats the shared one: `deploy/local/env` exports
             // both (the shared one is the admin's, for tools and tests).

@@ -42,13 +42,14 @@ pub async fn run(
     started: Option<tokio::sync::oneshot::Sender<Running>>,
 ) -> Result<()> {
     let reply_timeout = settings.saga.reply_timeout();
+    let max_resends = settings.saga.max_resends;
     let mut service =
         Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
     let effects = OrderEffects {
         outgoing: service.outgoing(),
     };
-    let create = SagaManager::new(CreateOrderSaga { reply_timeout });
-    let cancel = SagaManager::new(CancelOrderSaga { reply_timeout });
+    let create = SagaManager::new(CreateOrderSaga { reply_timeout }).with_max_resends(max_resends);
+    let cancel = SagaManager::new(CancelOrderSaga { reply_timeout }).with_max_resends(max_resends);
     {
         let (pool, effects, create) = (service.pool().clone(), effects.clone(), create.clone());
         service.spawn("create-order deadlines", move |stop| async move {
