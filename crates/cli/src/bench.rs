@@ -69,6 +69,11 @@ pub struct Options {
     /// Publishes in flight at most (awaiting the broker's acknowledgement).
     #[arg(long, default_value = "256", value_name = "N", value_parser = parse_concurrency)]
     pub concurrency: usize,
+    /// Also write every order to this CSV file: phase, order id, when it was acknowledged (ms
+    /// after the phase's first), its latency in ms (empty if unfinished) and its outcome. To
+    /// see when the slow orders happened, not only how many there were.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<std::path::PathBuf>,
     /// How long to wait for the outcomes after the last publish; orders without one by then
     /// are reported unfinished (exit 1).
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -140,6 +145,26 @@ struct PhaseReport {
     latencies_ms: Vec<f64>,
     /// The order that took longest, and how long (ms): where to look for the tail.
     slowest: Option<(String, f64)>,
+    /// Every order: (id, acknowledged ms after the phase's first, latency ms, outcome).
+    timeline: Vec<(String, f64, Option<f64>, &'static str)>,
+}
+
+/// Writes the phases' orders to `path` as CSV, in the order they were acknowledged.
+fn write_csv(path: &std::path::Path, phases: &[(&str, &PhaseReport)]) -> Result<()> {
+    use std::fmt::Write as _;
+    let mut text = String::from("phase,order_id,acked_ms,latency_ms,outcome\n");
+    for (label, report) in phases {
+        let mut rows: Vec<_> = report.timeline.iter().collect();
+        rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for (order, acked, latency, outcome) in rows {
+            let latency = latency.map(|ms| format!("{ms:.1}")).unwrap_or_default();
+            // Writing to a String cannot fail.
+            let _ = writeln!(text, "{label},{order},{acked:.1},{latency},{outcome}");
+        }
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("every order: {}", path.display());
+    Ok(())
 }
 
 impl PhaseReport {
@@ -257,6 +282,9 @@ async fn orders(bootstrap: &str, registry: &str, options: &Options) -> Result<Ex
             half.latency_line(),
             met(!half.latencies_ms.is_empty() && half.percentile(99.0) < TARGET_HALF_P99_MS)
         );
+        if let Some(path) = &options.csv {
+            write_csv(path, &[("saturation", &saturation), ("half", &half)])?;
+        }
     } else {
         let pace = match options.rate {
             Some(rate) => Pace::Rate(rate),
@@ -274,6 +302,9 @@ async fn orders(bootstrap: &str, registry: &str, options: &Options) -> Result<Ex
             report.throughput,
             report.latency_line()
         );
+        if let Some(path) = &options.csv {
+            write_csv(path, &[(label.as_str(), &report)])?;
+        }
     }
     Ok(if unfinished {
         ExitCode::from(1)
@@ -498,8 +529,24 @@ async fn phase(
     let first_ack = tracked.acked.values().min().copied();
     let mut last_outcome: Option<Instant> = None;
     let mut latencies = Vec::new();
+    let since_first = |at: &Instant| {
+        first_ack.map_or(0.0, |first| {
+            at.saturating_duration_since(first).as_secs_f64() * 1000.0
+        })
+    };
     for (key, acked) in &tracked.acked {
-        match tracked.outcome.get(key) {
+        let outcome = tracked.outcome.get(key);
+        report.timeline.push((
+            key.clone(),
+            since_first(acked),
+            outcome.map(|(at, _)| at.saturating_duration_since(*acked).as_secs_f64() * 1000.0),
+            match outcome {
+                Some((_, true)) => "approved",
+                Some((_, false)) => "rejected",
+                None => "unfinished",
+            },
+        ));
+        match outcome {
             Some((at, approved)) => {
                 let latency = at.saturating_duration_since(*acked).as_secs_f64() * 1000.0;
                 latencies.push(latency);
@@ -693,6 +740,27 @@ mod tests {
         assert_eq!(parse_seconds("30"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_seconds("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_seconds("0").is_err());
+    }
+
+    #[test]
+    fn the_csv_lists_every_order_in_the_order_it_was_acknowledged() {
+        let report = PhaseReport {
+            timeline: vec![
+                ("b".into(), 20.0, None, "unfinished"),
+                ("a".into(), 10.0, Some(105.25), "approved"),
+            ],
+            ..PhaseReport::default()
+        };
+        let path = std::env::temp_dir().join(format!("ftgo-bench-{}.csv", std::process::id()));
+        write_csv(&path, &[("half", &report)]).expect("written");
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            text,
+            "phase,order_id,acked_ms,latency_ms,outcome\n\
+             half,a,10.0,105.2,approved\n\
+             half,b,20.0,,unfinished\n"
+        );
     }
 
     #[test]

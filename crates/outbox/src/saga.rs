@@ -39,7 +39,14 @@ CREATE TABLE IF NOT EXISTS saga_instances (
 pub(crate) const SAGAS_UPGRADE: &str = r"
 DO $$
 BEGIN
-    ALTER TABLE saga_instances ADD COLUMN IF NOT EXISTS resends integer NOT NULL DEFAULT 0;
+    -- Checked first: ALTER TABLE locks the table even when there is nothing to do, and every
+    -- instance of every service runs this at start.
+    IF NOT EXISTS (
+        SELECT FROM pg_attribute
+        WHERE attrelid = 'saga_instances'::regclass AND attname = 'resends'
+    ) THEN
+        ALTER TABLE saga_instances ADD COLUMN resends integer NOT NULL DEFAULT 0;
+    END IF;
     IF NOT EXISTS (
         SELECT FROM pg_constraint
         WHERE conrelid = 'saga_instances'::regclass AND contype = 'c'

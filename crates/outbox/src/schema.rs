@@ -81,14 +81,16 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
         OUTBOX_VACUUM,
         INBOX,
         INBOX_EXPIRY_INDEX,
+        // The outbox's locks before the saga table's, as the backlog watcher of a running
+        // instance takes them (`service_kit`): the other order deadlocks with it.
+        NOTIFY_FUNCTION,
+        drop_trigger,
+        create_trigger,
         crate::saga::SAGAS,
         crate::saga::SAGAS_UPGRADE,
         due,
         subject,
         stalled,
-        NOTIFY_FUNCTION,
-        drop_trigger,
-        create_trigger,
     ] {
         sqlx::query(statement).execute(&mut *tx).await?;
     }
