@@ -14,7 +14,7 @@ use contracts::order::events::Event as OrderEvent;
 use contracts::order::events::order_rejected::OrderRejectionReason;
 use integration_tests::flow::short_type;
 use messaging::Received;
-use stack::{Stack, World, order, seed};
+use stack::{Stack, World, order, seed, wait_until};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -389,6 +389,38 @@ async fn every_saga_path_over_the_real_stack() -> Result<()> {
         failures.len(),
         failures.join("\n")
     );
+
+    // A saga that stalls shows in the order service's gauge (its relay's leader counts them).
+    let order = stack
+        .services
+        .iter()
+        .find(|s| s.name == "order")
+        .expect("started");
+    let stalled = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO saga_instances (id, saga_type, subject, state, status, resends)
+         VALUES ($1, 'create-order', 'a stalled order', '{}', 'stalled', 10)",
+    )
+    .bind(stalled)
+    .execute(order.database.pool())
+    .await?;
+    let gauge = |metrics: &str, value: &str| {
+        metrics
+            .lines()
+            .any(|l| l == format!("ftgo_sagas_stalled {value}"))
+    };
+    wait_until(Duration::from_secs(10), || async {
+        Ok(gauge(&order.metrics().await?, "1"))
+    })
+    .await?;
+    sqlx::query("DELETE FROM saga_instances WHERE id = $1")
+        .bind(stalled)
+        .execute(order.database.pool())
+        .await?;
+    wait_until(Duration::from_secs(10), || async {
+        Ok(gauge(&order.metrics().await?, "0"))
+    })
+    .await?;
 
     // Nothing was dead-lettered on the way.
     for service in &stack.services {

@@ -292,12 +292,12 @@ impl<D: SagaDefinition> SagaManager<D> {
             let Some(locked) = lock_saga(&mut tx, id).await? else {
                 continue;
             };
-            let stored = locked.state;
-            let (saga, state) = (locked.saga, Self::state(stored.clone())?);
+            let (saga, state) = (locked.saga, Self::state(locked.state)?);
             let transition = self.definition.on_deadline(&state);
-            // The same state, waiting again: the definition sends its command once more.
+            // The same state, waiting again: the definition sends its command once more. Both
+            // sides serialized here, so jsonb's own representation does not matter.
             let resend = matches!(transition.next, Next::AwaitReply { .. })
-                && Self::stored(&transition.state)? == stored;
+                && Self::stored(&transition.state)? == Self::stored(&state)?;
             let resends = if resend { locked.resends + 1 } else { 0 };
             if resend && resends > i32::try_from(self.max_resends).unwrap_or(i32::MAX) {
                 self.stall(&mut tx, &saga, &state, locked.resends).await?;
