@@ -13,14 +13,11 @@ use kafka::KafkaPublisher;
 use messaging::{Handler, Message, Received, header};
 use outbox::{Idempotent, PollingRelay, RelayOutcome, RelaySettings};
 use sqlx::PgPool;
-use test_support::{Platform, TestDatabase, TestTopic, read_records};
+use test_support::{TestDatabase, TestTopic, read_records, relay_publisher};
 use tokio_util::sync::CancellationToken;
 
 fn publisher() -> Result<KafkaPublisher> {
-    Ok(KafkaPublisher::new(
-        &Platform::from_env().bootstrap_servers,
-        "outbox-test",
-    )?)
+    relay_publisher("outbox-test")
 }
 
 async fn database() -> Result<TestDatabase> {

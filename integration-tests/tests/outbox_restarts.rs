@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use integration_tests::Effects;
-use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
+use kafka::{ConsumerRunner, ConsumerSettings};
 use outbox::{Idempotent, PollingRelay, RelaySettings};
 use outbox_common::{Leftovers, Run, TOTAL, local, write_through_outages};
 use test_support::Platform;
@@ -22,7 +22,7 @@ async fn postgres_and_the_broker_restart_mid_run_and_every_message_has_one_effec
     let stop = CancellationToken::new();
     let relay = PollingRelay::new(
         run.pool().clone(),
-        KafkaPublisher::new(&platform.bootstrap_servers, "restart-relay")?,
+        test_support::relay_publisher("restart-relay")?,
         RelaySettings::default(),
     );
     let relaying = tokio::spawn({

@@ -24,7 +24,7 @@ pub use consumer::{
     ConsumerRunner, ConsumerSettings, LAG_INTERVAL, LagReporter, POLL_BATCH, RunSummary,
 };
 pub use partition::Ordering;
-pub use producer::KafkaPublisher;
+pub use producer::{KafkaPublisher, MAX_MESSAGE_BYTES, record_size};
 pub use reader::{TopicTail, read_topic, read_topic_since};
 
 /// Why the adapter failed.

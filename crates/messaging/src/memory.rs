@@ -162,10 +162,7 @@ impl Publisher for MemoryBroker {
             let mut state = self.state();
             let unkeyed = state.unkeyed;
             let Some(partitions) = state.topics.get_mut(topic) else {
-                return Err(PublishError {
-                    topic: topic.to_owned(),
-                    detail: "unknown topic".to_owned(),
-                });
+                return Err(PublishError::permanent(topic, "unknown topic"));
             };
             let partition = match &message.key {
                 Some(key) => partition_of(key, partitions.len()),

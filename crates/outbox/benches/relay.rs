@@ -106,6 +106,9 @@ async fn relay_rate(relay: &PollingRelay<KafkaPublisher>, count: usize) -> Resul
         match relay.relay_once().await? {
             RelayOutcome::Published(n) => published += n,
             RelayOutcome::Idle => anyhow::bail!("the outbox ran dry at {published}"),
+            RelayOutcome::MovedAside { moved, .. } => {
+                anyhow::bail!("{moved} rows could not be published")
+            }
         }
     }
     Ok(count as f64 / started.elapsed().as_secs_f64())
@@ -305,7 +308,13 @@ async fn main() -> Result<()> {
     outbox::install(&pool).await?;
     let platform = Platform::from_env();
     let publisher = KafkaPublisher::new(&platform.bootstrap_servers, "bench-relay")?;
-    let polling = PollingRelay::new(pool.clone(), publisher.clone(), RelaySettings::default());
+    // The polling relay publishes each batch in a Kafka transaction, as the services' does.
+    let transactional = KafkaPublisher::transactional(
+        &platform.bootstrap_servers,
+        "bench-relay",
+        &format!("bench-relay-{}", uuid::Uuid::new_v4()),
+    )?;
+    let polling = PollingRelay::new(pool.clone(), transactional, RelaySettings::default());
 
     let baseline_topic = TestTopic::create("bench_relay_baseline", 12).await?;
     let kafka = kafka_rate(baseline_topic.name())?;

@@ -10,6 +10,9 @@
 //! - [`tailing`]: [`TailingRelay`], which reads the outbox's inserts from the write-ahead log
 //!   (logical replication) and publishes them in commit order; `pgoutput` decodes the two
 //!   messages of the stream it needs.
+//! - [`failed`]: rows that can never be published as they are, moved aside to
+//!   `outbox_failed` with their reason (later rows of their key wait); listed, retried and
+//!   discarded by the operator (`ftgo outbox`).
 //! - [`leader`]: [`while_leader`], one active relay per service through an advisory lock.
 //! - [`saga`]: [`SagaManager`], sagas stored in the service's database and advanced in the
 //!   transaction that handles each reply (or missed deadline).
@@ -17,6 +20,7 @@
 //!   service uses: one transaction for the duplicate check, the state change and the outbox.
 
 pub mod append;
+pub mod failed;
 mod group;
 pub mod inbox;
 pub mod leader;
@@ -54,4 +58,21 @@ pub enum OutboxError {
     Replication(String),
     #[error("invalid settings: {0}")]
     Settings(String),
+    #[error(
+        "a message for {topic} of {size} bytes (key, value and headers) is larger than the \
+         most the producer sends, {limit} bytes (message.max.bytes): split it, or send a \
+         reference to the data instead of the data"
+    )]
+    TooLarge {
+        topic: String,
+        size: usize,
+        limit: usize,
+    },
+}
+
+impl OutboxError {
+    /// Whether a newer relay leader took over this relay's producer: it must stop.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, OutboxError::Publish(e) if e.kind == messaging::PublishErrorKind::Fenced)
+    }
 }

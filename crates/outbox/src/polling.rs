@@ -12,10 +12,19 @@
 //!   while an earlier one is in flight. So two relays share the work without reordering a key
 //!   and without waiting on each other.
 //!
-//! The claiming transaction stays open while the batch is published; the rows are deleted and
-//! the transaction committed only after every record is acknowledged. A crash in between rolls
-//! the claim back and the rows are published again: at least once, absorbed by the consumers'
-//! inbox.
+//! The claiming transaction stays open while the batch is published in one Kafka transaction;
+//! the rows are deleted and the claim committed only after the Kafka transaction committed. A
+//! crash in between rolls the claim back and the rows are published again: at least once,
+//! absorbed by the consumers' inbox.
+//!
+//! Failures, per row:
+//! - before sending, each record is checked ([`TransactionalPublisher::check`]): a record
+//!   that can never be published (its topic does not exist, it is too large) is moved aside to
+//!   `outbox_failed` with its reason ([`crate::failed`]), and the later rows of its key in the
+//!   batch are left in the outbox, waiting; the other keys are published;
+//! - if any send fails, the Kafka transaction is aborted, so none of the batch is visible to
+//!   read-committed consumers: a later record of a key never shows before an earlier one that
+//!   failed. Rows the broker refused for good are moved aside; the rest is claimed again.
 //!
 //! Waking up: every transaction that appends to the outbox notifies the schema's channel
 //! ([`crate::schema::notify_channel`], by a statement trigger, delivered at commit). An idle
@@ -26,7 +35,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use messaging::{Message, Publisher};
+use std::collections::HashSet;
+
+use messaging::{Message, PublishError, TransactionalPublisher};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
@@ -56,6 +67,8 @@ FROM (
         FROM pg_snapshot_xip(pg_current_snapshot()) AS open(xid)
         WHERE open.xid::xid IN (SELECT transactionid FROM writing)
     )
+    -- A key with a row moved aside waits until the operator retries or discards it.
+    AND NOT EXISTS (SELECT FROM outbox_failed f WHERE f.key = outbox.key)
     ORDER BY position
     LIMIT $1
     OFFSET 0
@@ -74,7 +87,15 @@ FOR UPDATE OF o SKIP LOCKED";
 ///   order and stop after a batch. With the planner free to choose, it read the whole heap and
 ///   sorted it on every claim once the table had bloated (6 ms a claim instead of 0.3 ms, the
 ///   largest single cost of the order benchmark).
-const RELAY_SESSION: [(&str, &str); 2] = [("synchronous_commit", "off"), ("enable_seqscan", "off")];
+/// - `idle_in_transaction_session_timeout = 10s`: a relay paused or cut off in the middle of a
+///   claim loses it (the server ends the session, its row and key locks go), so the next leader
+///   can publish those rows; a healthy claim is idle only while Kafka acknowledges its batch,
+///   which the producer bounds at 10 s (`message.timeout.ms`).
+const RELAY_SESSION: [(&str, &str); 3] = [
+    ("synchronous_commit", "off"),
+    ("enable_seqscan", "off"),
+    ("idle_in_transaction_session_timeout", "10s"),
+];
 
 /// How a relay works.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +138,9 @@ impl RelaySettings {
 pub enum RelayOutcome {
     /// This many rows were published and deleted.
     Published(usize),
+    /// `moved` rows can never be published as they are and were moved to `outbox_failed`;
+    /// `published` others were published. Later rows of the moved rows' keys wait.
+    MovedAside { moved: usize, published: usize },
     /// Nothing was ready (or every ready key was another relay's).
     Idle,
 }
@@ -129,7 +153,14 @@ pub struct PollingRelay<P> {
     settings: RelaySettings,
 }
 
-impl<P: Publisher> PollingRelay<P> {
+/// A claimed row.
+struct Claimed {
+    position: i64,
+    topic: String,
+    message: Message,
+}
+
+impl<P: TransactionalPublisher> PollingRelay<P> {
     /// A relay of `pool`'s outbox. It opens connections of its own with the same options (see
     /// [`RELAY_SESSION`]), on first use: one to claim, one to listen for appends.
     pub fn new(pool: PgPool, publisher: P, settings: RelaySettings) -> Self {
@@ -144,7 +175,8 @@ impl<P: Publisher> PollingRelay<P> {
         }
     }
 
-    /// Claims one batch, publishes it, and deletes it once every record is acknowledged.
+    /// Claims one batch, publishes it in one Kafka transaction, and deletes it once that
+    /// committed. Rows that can never be published are moved aside (see the module's doc).
     pub async fn relay_once(&self) -> Result<RelayOutcome, OutboxError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(CLAIM)
@@ -156,32 +188,161 @@ impl<P: Publisher> PollingRelay<P> {
             tx.rollback().await?;
             return Ok(RelayOutcome::Idle);
         }
-        let mut positions = Vec::with_capacity(rows.len());
-        let mut batch = Vec::with_capacity(rows.len());
+        let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
-            positions.push(row.try_get::<i64, _>("position")?);
             let headers: String = row.try_get("headers")?;
-            let topic: String = row.try_get("topic")?;
-            let message = Message {
-                key: row.try_get("key")?,
-                headers: headers_from_json(&headers)?,
-                payload: row.try_get("payload")?,
-            };
-            batch.push((topic, message));
+            claimed.push(Claimed {
+                position: row.try_get("position")?,
+                topic: row.try_get("topic")?,
+                message: Message {
+                    key: row.try_get("key")?,
+                    headers: headers_from_json(&headers)?,
+                    payload: row.try_get("payload")?,
+                },
+            });
+        }
+
+        // Rows that can never be published, and the keys that wait behind them.
+        let mut refused: Vec<(i64, String)> = Vec::new();
+        let mut stopped: HashSet<&str> = HashSet::new();
+        let mut sendable: Vec<&Claimed> = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            let key = row.message.key.as_deref();
+            if key.is_some_and(|key| stopped.contains(key)) {
+                continue;
+            }
+            match self.publisher.check(&row.topic, &row.message).await {
+                Ok(()) => sendable.push(row),
+                Err(error) if error.is_permanent() => {
+                    refused.push((row.position, error.detail));
+                    stopped.extend(key);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+
+        let mut published: Vec<i64> = Vec::with_capacity(sendable.len());
+        match self.publish(&sendable).await {
+            Ok(()) => published.extend(sendable.iter().map(|row| row.position)),
+            Err(failures) => {
+                let fenced = failures.iter().any(|(_, e)| e.is_fenced());
+                let refusal = failures.iter().any(|(_, e)| e.is_permanent());
+                if fenced || !refusal {
+                    // Nothing refused for good: the claim rolls back as a whole and the batch
+                    // is tried again (its aborted records are invisible).
+                    tx.rollback().await?;
+                    let (_, error) = failures
+                        .into_iter()
+                        .find(|(_, e)| e.is_fenced() || !fenced)
+                        .expect("a failed batch has a failure");
+                    return Err(error.into());
+                }
+                if let [row] = sendable.as_slice() {
+                    let (_, error) = failures.into_iter().next().expect("one failure");
+                    refused.push((row.position, error.detail));
+                } else {
+                    // The broker refuses whole record batches, so rows that share a
+                    // partition with a bad one fail with it. Which row is bad is told by
+                    // publishing them one at a time, in order, stopping a key at its refusal.
+                    self.isolate(&sendable, &mut published, &mut refused).await?;
+                }
+            }
+        }
+        if !published.is_empty() {
+            sqlx::query("DELETE FROM outbox WHERE position = ANY($1)")
+                .bind(&published)
+                .execute(&mut *tx)
+                .await?;
+        }
+        crate::failed::move_aside(&mut tx, &refused).await?;
+        tx.commit().await?;
+        for (position, reason) in &refused {
+            let row = claimed.iter().find(|row| row.position == *position);
+            tracing::error!(
+                position,
+                topic = row.map(|r| r.topic.as_str()),
+                key = row.and_then(|r| r.message.key.as_deref()),
+                reason,
+                "an outbox row can never be published as it is: moved to outbox_failed; later \
+                 rows of its key wait until it is retried or discarded (ftgo outbox list)"
+            );
+        }
+        Ok(if refused.is_empty() {
+            RelayOutcome::Published(published.len())
+        } else {
+            RelayOutcome::MovedAside {
+                moved: refused.len(),
+                published: published.len(),
+            }
+        })
+    }
+
+    /// Publishes `rows` one per Kafka transaction, in order, after a batch of them was refused:
+    /// a row refused alone is refused for good, and the later rows of its key are left
+    /// waiting. Stops at the first other failure; what was published so far stays published.
+    async fn isolate(
+        &self,
+        rows: &[&Claimed],
+        published: &mut Vec<i64>,
+        refused: &mut Vec<(i64, String)>,
+    ) -> Result<(), OutboxError> {
+        let mut stopped: HashSet<&str> = HashSet::new();
+        for row in rows {
+            let key = row.message.key.as_deref();
+            if key.is_some_and(|key| stopped.contains(key)) {
+                continue;
+            }
+            match self.publish(&[row]).await {
+                Ok(()) => published.push(row.position),
+                Err(mut failures) => {
+                    let (_, error) = failures.remove(0);
+                    if !error.is_permanent() {
+                        tracing::warn!(%error, "publishing a refused batch row by row failed");
+                        break;
+                    }
+                    refused.push((row.position, error.detail));
+                    stopped.extend(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `rows` in one Kafka transaction: all of them visible, or (after any failure)
+    /// none, with the failures of the rows that failed.
+    async fn publish<'a>(
+        &self,
+        rows: &[&'a Claimed],
+    ) -> Result<(), Vec<(&'a Claimed, PublishError)>> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if let Err(error) = self.publisher.begin().await {
+            return Err(vec![(rows[0], error)]);
         }
         // All sent at once, in order: the idempotent producer keeps each partition's order.
-        let sends = batch
+        let sends = rows
             .iter()
-            .map(|(topic, message)| self.publisher.publish(topic, message));
-        for delivered in futures::future::join_all(sends).await {
-            delivered?;
+            .map(|row| self.publisher.publish(&row.topic, &row.message));
+        let failures: Vec<(&Claimed, PublishError)> = futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .zip(rows)
+            .filter_map(|(delivered, row)| delivered.err().map(|error| (*row, error)))
+            .collect();
+        if failures.is_empty() {
+            match self.publisher.commit().await {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    let _ = self.publisher.abort().await;
+                    return Err(vec![(rows[0], error)]);
+                }
+            }
         }
-        sqlx::query("DELETE FROM outbox WHERE position = ANY($1)")
-            .bind(&positions)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(RelayOutcome::Published(rows.len()))
+        if let Err(error) = self.publisher.abort().await {
+            tracing::warn!(%error, "aborting the failed batch's transaction failed");
+        }
+        Err(failures)
     }
 
     /// Relays until `shutdown` completes: a full batch is followed by the next at once, less
@@ -209,7 +370,16 @@ impl<P: Publisher> PollingRelay<P> {
                     }
                     self.settings.idle_wait
                 }
+                Ok(RelayOutcome::MovedAside { published: n, .. }) => {
+                    published += n as u64;
+                    backoff = Duration::ZERO;
+                    continue;
+                }
                 Ok(RelayOutcome::Idle) => self.settings.idle_wait,
+                Err(error) if error.is_fenced() => {
+                    tracing::warn!(%error, "another relay took over this one's producer; stopping");
+                    return published;
+                }
                 Err(error) => {
                     backoff = (backoff * 2)
                         .clamp(Duration::from_millis(50), self.settings.max_failure_backoff);

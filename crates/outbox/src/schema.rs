@@ -23,6 +23,27 @@ CREATE TABLE IF NOT EXISTS outbox (
     writer        xid8 NOT NULL DEFAULT pg_current_xact_id()
 )";
 
+/// Outbox rows that can never be published as they are (their topic does not exist, the
+/// broker refuses them), moved aside by a relay with the reason. Later rows of the same key
+/// stay in the outbox until the row is retried or discarded ([`crate::failed`]): a key's
+/// order is never broken to get past a bad row. `position` is the row's place in the outbox,
+/// which a retry gives back to it.
+pub const OUTBOX_FAILED: &str = r"
+CREATE TABLE IF NOT EXISTS outbox_failed (
+    position      bigint PRIMARY KEY,
+    message_id    text NOT NULL UNIQUE,
+    topic         text NOT NULL,
+    key           text,
+    headers       jsonb NOT NULL,
+    payload       bytea NOT NULL,
+    created_at    timestamptz NOT NULL,
+    failed_at     timestamptz NOT NULL DEFAULT now(),
+    reason        text NOT NULL
+)";
+
+const OUTBOX_FAILED_KEY_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS outbox_failed_key ON outbox_failed (key)";
+
 /// The inbox: which messages each consumer group has handled, so a second delivery has no
 /// second effect. Rows expire after the retention documented in docs/outbox.md.
 pub const INBOX: &str = r"
@@ -66,7 +87,7 @@ pub async fn notify_channel(pool: &PgPool) -> Result<String, sqlx::Error> {
         .await
 }
 
-/// Creates the outbox, the inbox and the saga table if they do not exist. Instances of a
+/// Creates the outbox, the table of its failed rows, the inbox and the saga table if they do not exist. Instances of a
 /// service that start at once on a new database take turns (an advisory lock): concurrent
 /// `CREATE TABLE IF NOT EXISTS` of one table can fail on PostgreSQL's catalog.
 pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
@@ -79,6 +100,8 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
     for statement in [
         OUTBOX,
         OUTBOX_VACUUM,
+        OUTBOX_FAILED,
+        OUTBOX_FAILED_KEY_INDEX,
         INBOX,
         INBOX_EXPIRY_INDEX,
         // The outbox's locks before the saga table's, as the backlog watcher of a running

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub handler_seconds: Family<TopicLabels, Histogram>,
     pub outbox_backlog: Gauge,
     pub sagas_stalled: Gauge,
+    pub outbox_failed: Gauge,
+    pub inbox_rows: Gauge,
     pub consumer_lag: Family<PartitionLabels, Gauge>,
 }
 
@@ -83,6 +85,19 @@ impl Metrics {
             "Sagas that sent a command again and again without a reply and wait for an operator",
             sagas_stalled.clone(),
         );
+        let outbox_failed = Gauge::default();
+        registry.register(
+            "outbox_failed",
+            "Outbox rows that can never be published as they are, moved aside for an operator \
+             (ftgo outbox list); later rows of their keys wait",
+            outbox_failed.clone(),
+        );
+        let inbox_rows = Gauge::default();
+        registry.register(
+            "inbox_rows",
+            "Messages remembered as handled (the duplicate check), before they expire",
+            inbox_rows.clone(),
+        );
         let consumer_lag = Family::<PartitionLabels, Gauge>::default();
         registry.register(
             "consumer_lag",
@@ -95,6 +110,8 @@ impl Metrics {
             handler_seconds,
             outbox_backlog,
             sagas_stalled,
+            outbox_failed,
+            inbox_rows,
             consumer_lag,
         }
     }

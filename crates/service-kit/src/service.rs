@@ -207,20 +207,31 @@ impl Service {
         );
 
         let relaying = tokio::spawn({
-            let (pool, publisher, stop) = (pool.clone(), publisher.clone(), stop.clone());
+            let (pool, stop) = (pool.clone(), stop.clone());
             let metrics = metrics.clone();
             let lock = format!("relay:{name}");
+            let bootstrap = settings.kafka.bootstrap_servers.clone();
+            let client_id = format!("{}-relay-{}", instance.group, std::process::id());
+            // One transactional id per service (per group: tests run a service in a group of
+            // their own): a new leader's producer fences the one before it.
+            let transactional_id = format!("ftgo-relay-{}", instance.group);
             async move {
                 outbox::while_leader(pool.clone(), &lock, stop, |leading| {
-                    let relay = PollingRelay::new(
-                        pool.clone(),
-                        publisher.clone(),
-                        RelaySettings::default(),
-                    );
+                    let producer =
+                        KafkaPublisher::transactional(&bootstrap, &client_id, &transactional_id);
                     // The leader alone counts the backlog; the other instances report 0, so
                     // the service's backlog is the sum over its instances.
                     let backlog = watch_backlog(pool.clone(), metrics.clone(), leading.clone());
+                    let pool = pool.clone();
                     async move {
+                        let producer = match producer {
+                            Ok(producer) => producer,
+                            Err(error) => {
+                                tracing::error!(%error, "cannot create the relay's producer");
+                                return 0;
+                            }
+                        };
+                        let relay = PollingRelay::new(pool, producer, RelaySettings::default());
                         let (published, ()) =
                             tokio::join!(relay.run(leading.cancelled_owned()), backlog);
                         published
@@ -293,20 +304,22 @@ fn lag_reporter(metrics: &Metrics) -> LagReporter {
     })
 }
 
-/// Keeps the outbox-backlog gauge (rows appended and not yet relayed) and the stalled-sagas
-/// gauge current until `stop`, then sets them to 0: the leader reports for the service.
+/// Keeps the outbox-backlog gauge (rows appended and not yet relayed), the failed-rows gauge
+/// and the stalled-sagas gauge current until `stop`, then sets them to 0: the leader reports for the service.
 async fn watch_backlog(pool: PgPool, metrics: Metrics, stop: CancellationToken) {
     loop {
-        match sqlx::query_as::<_, (i64, i64)>(
+        match sqlx::query_as::<_, (i64, i64, i64)>(
             "SELECT (SELECT count(*) FROM outbox),
-                    (SELECT count(*) FROM saga_instances WHERE status = 'stalled')",
+                    (SELECT count(*) FROM saga_instances WHERE status = 'stalled'),
+                    (SELECT count(*) FROM outbox_failed)",
         )
         .fetch_one(&pool)
         .await
         {
-            Ok((backlog, stalled)) => {
+            Ok((backlog, stalled, failed)) => {
                 metrics.outbox_backlog.set(backlog);
                 metrics.sagas_stalled.set(stalled);
+                metrics.outbox_failed.set(failed);
             }
             Err(error) => tracing::debug!(%error, "cannot count the outbox and stalled sagas"),
         }
@@ -317,4 +330,5 @@ async fn watch_backlog(pool: PgPool, metrics: Metrics, stop: CancellationToken) 
     }
     metrics.outbox_backlog.set(0);
     metrics.sagas_stalled.set(0);
+    metrics.outbox_failed.set(0);
 }

@@ -13,6 +13,16 @@ pub fn unique_group(purpose: &str) -> String {
     format!("test-{purpose}-{}", unique_suffix())
 }
 
+/// A relay's producer, as the services make theirs: Kafka transactions under a transactional
+/// id no other test uses.
+pub fn relay_publisher(purpose: &str) -> Result<kafka::KafkaPublisher> {
+    Ok(kafka::KafkaPublisher::transactional(
+        &Platform::from_env().bootstrap_servers,
+        purpose,
+        &format!("test-relay-{purpose}-{}", unique_suffix()),
+    )?)
+}
+
 /// A Kafka topic that exists for one test. Dropping it deletes the topic and every registry
 /// subject named after it (`<topic>-<record>`, TopicRecordNameStrategy, and `<topic>-key|value`).
 #[derive(Debug)]

@@ -22,7 +22,7 @@ mod postgres;
 mod service;
 
 pub use client::{Client, eventually, now_ms, records_of, settle, wait_until};
-pub use kafka::{TestTopic, read_records, start_group_at_end, unique_group};
+pub use kafka::{TestTopic, read_records, relay_publisher, start_group_at_end, unique_group};
 pub use ordering::check_per_key_order;
 pub use platform::Platform;
 pub use postgres::TestDatabase;

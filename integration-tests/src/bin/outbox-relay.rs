@@ -2,8 +2,12 @@
 //!
 //!     outbox-relay polling DATABASE_URL
 //!     outbox-relay tailing DATABASE_URL SLOT PUBLICATION
+//!     outbox-relay leading DATABASE_URL NAME
 //!
-//! Relays until SIGTERM. With `FTGO_CRASH_AFTER_ACKS=N` it kills itself with SIGKILL as soon
+//! Relays until SIGTERM. `leading` runs the polling relay as the services do: only while this
+//! process holds the leadership `NAME` (`outbox::while_leader`), with the transactional id
+//! `outbox-relay-NAME` shared by every process of that name; it prints `leading` to standard
+//! error each time it becomes the leader. With `FTGO_CRASH_AFTER_ACKS=N` it kills itself with SIGKILL as soon
 //! as Kafka has acknowledged N messages, before the relay can delete their rows or confirm
 //! their position: the crash between "published" and "marked" that makes duplicates.
 
@@ -13,8 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result, bail};
 use integration_tests::init_logging;
 use kafka::KafkaPublisher;
-use messaging::{Delivery, Message, PublishError, Publisher};
+use messaging::{Delivery, Message, PublishError, Publisher, TransactionalPublisher};
 use outbox::{PollingRelay, RelaySettings, TailingRelay, TailingSettings};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 struct CrashAfter {
@@ -41,6 +46,24 @@ impl Publisher for CrashAfter {
     }
 }
 
+impl TransactionalPublisher for CrashAfter {
+    async fn check(&self, topic: &str, message: &Message) -> Result<(), PublishError> {
+        self.inner.check(topic, message).await
+    }
+
+    async fn begin(&self) -> Result<(), PublishError> {
+        self.inner.begin().await
+    }
+
+    async fn commit(&self) -> Result<(), PublishError> {
+        self.inner.commit().await
+    }
+
+    async fn abort(&self) -> Result<(), PublishError> {
+        self.inner.abort().await
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     init_logging();
@@ -51,8 +74,13 @@ async fn main() -> Result<()> {
     };
     let bootstrap = std::env::var("FTGO_KAFKA__BOOTSTRAP_SERVERS")
         .unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
+    let transactional_id = match args.as_slice() {
+        [mode, _, name] if mode == "leading" => format!("outbox-relay-{name}"),
+        // The slot or the database names the outbox: one transactional id per outbox.
+        _ => format!("outbox-relay-{}", args.last().map_or("", String::as_str)),
+    };
     let publisher = CrashAfter {
-        inner: KafkaPublisher::new(&bootstrap, "outbox-relay")?,
+        inner: KafkaPublisher::transactional(&bootstrap, "outbox-relay", &transactional_id)?,
         acknowledged: Arc::default(),
         limit,
     };
@@ -80,8 +108,52 @@ async fn main() -> Result<()> {
                 .await?;
             eprintln!("outbox-relay: published {published}");
         }
+        [mode, url, name] if mode == "leading" => {
+            let pool = sqlx::PgPool::connect(url).await?;
+            let stop = CancellationToken::new();
+            let stopping = stop.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopping.cancel();
+            });
+            let settings = RelaySettings {
+                batch_size: 100,
+                ..RelaySettings::default()
+            };
+            let published = outbox::while_leader(pool.clone(), name, stop, |leading| {
+                eprintln!("outbox-relay: leading");
+                // A producer per term: one fenced by a newer leader cannot be used again.
+                let publisher = KafkaPublisher::transactional(
+                    &bootstrap,
+                    "outbox-relay",
+                    &transactional_id,
+                )
+                .map(|inner| CrashAfter {
+                    inner,
+                    acknowledged: publisher.acknowledged.clone(),
+                    limit,
+                });
+                let (pool, settings) = (pool.clone(), settings.clone());
+                async move {
+                    match publisher {
+                        Ok(publisher) => {
+                            PollingRelay::new(pool, publisher, settings)
+                                .run(leading.cancelled_owned())
+                                .await
+                        }
+                        Err(error) => {
+                            eprintln!("outbox-relay: {error}");
+                            0
+                        }
+                    }
+                }
+            })
+            .await;
+            eprintln!("outbox-relay: published {published}");
+        }
         _ => bail!(
-            "usage: outbox-relay polling DATABASE_URL | tailing DATABASE_URL SLOT PUBLICATION"
+            "usage: outbox-relay polling DATABASE_URL | tailing DATABASE_URL SLOT PUBLICATION \
+             | leading DATABASE_URL NAME"
         ),
     }
     Ok(())
