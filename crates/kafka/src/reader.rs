@@ -240,7 +240,16 @@ fn read(
                     source: error,
                 });
             }
-            None => {}
+            None => {
+                // The last offsets of a partition written in Kafka transactions are commit
+                // markers (and records of aborted transactions), which are never returned as
+                // records: the position, which moves past them, tells that the end is read.
+                let position = consumer.position().map_err(client("reading positions"))?;
+                remaining.retain(|(p, end)| {
+                    !matches!(position.find_partition(topic, *p).map(|e| e.offset()),
+                        Some(Offset::Offset(at)) if at >= *end)
+                });
+            }
         }
     }
     // Stop at the ends seen when called; records written since are not this read's.

@@ -286,22 +286,36 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
         published: &mut Vec<i64>,
         refused: &mut Vec<(i64, String)>,
     ) -> Result<(), OutboxError> {
+        /// Tries per row: right after a refusal the producer renews its epoch, and a record
+        /// sent meanwhile can be purged from its queue.
+        const TRIES: u32 = 5;
         let mut stopped: HashSet<&str> = HashSet::new();
         for row in rows {
             let key = row.message.key.as_deref();
             if key.is_some_and(|key| stopped.contains(key)) {
                 continue;
             }
-            match self.publish(&[row]).await {
-                Ok(()) => published.push(row.position),
-                Err(mut failures) => {
-                    let (_, error) = failures.remove(0);
-                    if !error.is_permanent() {
-                        tracing::warn!(%error, "publishing a refused batch row by row failed");
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match self.publish(&[row]).await {
+                    Ok(()) => {
+                        published.push(row.position);
                         break;
                     }
-                    refused.push((row.position, error.detail));
-                    stopped.extend(key);
+                    Err(mut failures) => {
+                        let (_, error) = failures.remove(0);
+                        if error.is_permanent() {
+                            refused.push((row.position, error.detail));
+                            stopped.extend(key);
+                            break;
+                        }
+                        if error.is_fenced() || tries >= TRIES {
+                            tracing::warn!(%error, "publishing a refused batch row by row failed");
+                            return Ok(());
+                        }
+                        tokio::time::sleep(Duration::from_millis(100) * tries).await;
+                    }
                 }
             }
         }

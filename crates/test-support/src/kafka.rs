@@ -35,13 +35,32 @@ impl TestTopic {
     /// Creates `test.<purpose>.t<random>` with `partitions` partitions and waits until the
     /// broker reports it, so producers and consumers can use it at once.
     pub async fn create(purpose: &str, partitions: i32) -> Result<Self> {
+        Self::create_named(Self::unique_name(purpose), partitions, &[]).await
+    }
+
+    /// A name `create` could give: `test.<purpose>.t<random>`, for a topic a test creates
+    /// later (or never).
+    pub fn unique_name(purpose: &str) -> String {
+        // Each dot-separated part starts with a letter, so the name is also a valid Avro
+        // namespace.
+        format!("test.{purpose}.t{}", unique_suffix())
+    }
+
+    /// Creates the topic `name` with topic configs (`max.message.bytes`, ...).
+    pub async fn create_named(
+        name: String,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<Self> {
         let platform = Platform::from_env();
-        // Each dot-separated part starts with a letter, so the name is also a valid Avro namespace.
-        let name = format!("test.{purpose}.t{}", unique_suffix());
         let admin = admin_client(&platform)?;
+        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        for (key, value) in configs {
+            topic = topic.set(key, value);
+        }
         let results = admin
             .create_topics(
-                &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
+                &[topic],
                 &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
             )
             .await
@@ -52,6 +71,20 @@ impl TestTopic {
             }
         }
         Ok(Self { name, platform })
+    }
+
+    /// Sets one of the topic's configs (Kafka's AlterConfigs: the configs not named go back to
+    /// their defaults).
+    pub async fn set_config(&self, key: &str, value: &str) -> Result<()> {
+        use rdkafka::admin::{AlterConfig, ResourceSpecifier};
+        let admin = admin_client(&self.platform)?;
+        let change = AlterConfig::new(ResourceSpecifier::Topic(&self.name)).set(key, value);
+        for result in admin.alter_configs(&[change], &AdminOptions::new()).await? {
+            if let Err((_, code)) = result {
+                bail!("setting {key} of {}: {code}", self.name);
+            }
+        }
+        Ok(())
     }
 
     pub fn name(&self) -> &str {

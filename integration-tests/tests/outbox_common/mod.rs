@@ -125,6 +125,27 @@ impl Run {
         }
     }
 
+    /// Every record on the topic, not only the effects: every message is there, and a key's
+    /// later record never shows before the first of an earlier one (a duplicate may follow,
+    /// never overtake). Returns (records, duplicates).
+    pub fn check_topic(&self) -> Result<(usize, usize)> {
+        let records = kafka::read_topic(
+            &Platform::from_env().bootstrap_servers,
+            self.topic.name(),
+            Duration::from_secs(60),
+        )?;
+        let steps = records
+            .iter()
+            .map(|r| {
+                let key = r.message.key.as_deref().unwrap_or_default();
+                let sequence: u32 = std::str::from_utf8(&r.message.payload)?.parse()?;
+                Ok((key, sequence))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let duplicates = test_support::check_per_key_order(steps, KEYS as usize, PER_KEY)?;
+        Ok((records.len(), duplicates))
+    }
+
     /// Every message's effect exactly once, every key's effects in order, every outbox row
     /// delivered. Returns (records on the topic, deliveries seen by consumers).
     pub async fn check(&self, leftovers: Leftovers) -> Result<(usize, usize)> {
@@ -170,17 +191,12 @@ impl Run {
                 );
             }
         }
-        let on_topic = count_records(self.topic.name())?;
+        let on_topic = self.check_topic()?.0;
         let deliveries = std::fs::read_to_string(self.deliveries()).unwrap_or_default();
         Ok((on_topic, deliveries.lines().count()))
     }
 }
 
-/// How many records `topic` holds, read to its end.
-pub fn count_records(topic: &str) -> Result<usize> {
-    let bootstrap = Platform::from_env().bootstrap_servers;
-    Ok(kafka::read_topic(&bootstrap, topic, Duration::from_secs(60))?.len())
-}
 
 pub fn step(key: u32, sequence: u32) -> Message {
     Message::new(

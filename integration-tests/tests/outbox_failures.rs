@@ -1,0 +1,281 @@
+//! The polling relay under rows that can never be published, against the real Kafka and
+//! PostgreSQL: such a row is moved aside with its reason, the other keys flow on, the later
+//! rows of its key wait (never published ahead of it), and the operator's retry and discard
+//! let the key go on in order. Every record of the topics is checked: each key's exact
+//! sequence.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use messaging::{Message, header};
+use outbox::failed::{self, Selection};
+use outbox::{OutboxError, PollingRelay, RelaySettings};
+use sqlx::PgPool;
+use test_support::{Platform, TestDatabase, TestTopic, relay_publisher, wait_until};
+use tokio_util::sync::CancellationToken;
+
+fn step(key: usize, sequence: u32, payload: Vec<u8>) -> Message {
+    Message::new(Some(format!("order-{key}")), payload)
+        .with_header(header::TYPE, "ftgo.test.Step")
+        .with_header("sequence", sequence.to_string())
+}
+
+fn small(key: usize, sequence: u32) -> Message {
+    step(key, sequence, sequence.to_string().into_bytes())
+}
+
+/// Bytes that lz4 cannot shrink.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+async fn count(pool: &PgPool, table: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Each key's sequence numbers as the topic holds them, every record in order.
+fn sequences(topic: &str) -> Result<BTreeMap<String, Vec<u32>>> {
+    let records = kafka::read_topic(
+        &Platform::from_env().bootstrap_servers,
+        topic,
+        Duration::from_secs(60),
+    )?;
+    let mut by_key: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for record in records {
+        let sequence = record
+            .message
+            .headers
+            .get("sequence")
+            .context("a record without its sequence")?
+            .parse()?;
+        by_key
+            .entry(record.message.key.context("a record without a key")?)
+            .or_default()
+            .push(sequence);
+    }
+    Ok(by_key)
+}
+
+fn expect(sequences: &BTreeMap<String, Vec<u32>>, key: usize, wanted: &[u32]) -> Result<()> {
+    let got = sequences
+        .get(&format!("order-{key}"))
+        .map_or(&[][..], Vec::as_slice);
+    ensure!(got == wanted, "order-{key}: {got:?}, expected {wanted:?}");
+    Ok(())
+}
+
+/// Runs the relay in the background until the returned token is cancelled.
+fn relaying(pool: &PgPool, purpose: &str) -> Result<(CancellationToken, tokio::task::JoinHandle<u64>)> {
+    let relay = PollingRelay::new(
+        pool.clone(),
+        relay_publisher(purpose)?,
+        RelaySettings {
+            batch_size: 500,
+            ..RelaySettings::default()
+        },
+    );
+    let stop = CancellationToken::new();
+    let running = tokio::spawn({
+        let stop = stop.clone();
+        async move { relay.run(stop.cancelled_owned()).await }
+    });
+    Ok((stop, running))
+}
+
+async fn settled(pool: &PgPool, outbox: i64, aside: i64) -> Result<()> {
+    wait_until(
+        &format!("{outbox} rows waiting in the outbox and {aside} moved aside"),
+        || async {
+            Ok(count(pool, "outbox").await? == outbox
+                && count(pool, "outbox_failed").await? == aside)
+        },
+    )
+    .await
+}
+
+const KEYS: usize = 40;
+const PER_KEY: u32 = 50;
+
+/// One row for a topic that does not exist and one larger than the producer sends (written
+/// around `append`, which refuses it, as by an older version): each is moved aside with its
+/// reason, the 38 other keys are published whole and exactly once, the two keys stop at their
+/// bad rows, and nothing is republished in a loop. Then the operator creates the topic and
+/// retries (the key goes on in order), and discards the other (its key goes on without it).
+#[tokio::test]
+async fn a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() -> Result<()> {
+    let database = TestDatabase::create().await?;
+    let pool = database.pool();
+    outbox::install(pool).await?;
+    let topic = TestTopic::create("outbox_bad_rows", 6).await?;
+    let missing = TestTopic::unique_name("outbox_missing");
+    let (bad_key, bad_at) = (0, 10);
+    let (big_key, big_at) = (1, 20);
+
+    // The producer's limit is refused at the append, with the limit named.
+    let mut tx = pool.begin().await?;
+    let too_large = step(big_key, big_at, vec![7; kafka::MAX_MESSAGE_BYTES + 1]);
+    let refusal = outbox::append(&mut tx, topic.name(), &too_large).await;
+    ensure!(
+        matches!(&refusal, Err(OutboxError::TooLarge { limit, .. }) if *limit == kafka::MAX_MESSAGE_BYTES),
+        "{refusal:?}"
+    );
+    let text = refusal.expect_err("refused").to_string();
+    ensure!(text.contains("1000000") && text.contains("message.max.bytes"), "{text}");
+    tx.rollback().await?;
+
+    for sequence in 0..PER_KEY {
+        let mut tx = pool.begin().await?;
+        for key in 0..KEYS {
+            let message = small(key, sequence);
+            if (key, sequence) == (bad_key, bad_at) {
+                outbox::append(&mut tx, &missing, &message).await?;
+            } else if (key, sequence) == (big_key, big_at) {
+                let headers: Vec<(&str, &str)> = too_large.headers.iter().collect();
+                sqlx::query(
+                    "INSERT INTO outbox (message_id, topic, key, headers, payload)
+                     VALUES ($1, $2, $3, $4::jsonb, $5)",
+                )
+                .bind(too_large.id())
+                .bind(topic.name())
+                .bind(&too_large.key)
+                .bind(serde_json::to_string(&headers)?)
+                .bind(&too_large.payload)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                outbox::append(&mut tx, topic.name(), &message).await?;
+            }
+        }
+        tx.commit().await?;
+    }
+
+    let (stop, running) = relaying(pool, "bad-rows")?;
+    let waiting_bad = i64::from(PER_KEY - bad_at - 1);
+    let waiting_big = i64::from(PER_KEY - big_at - 1);
+    settled(pool, waiting_bad + waiting_big, 2).await?;
+    let published = sequences(topic.name())?;
+    let whole: Vec<u32> = (0..PER_KEY).collect();
+    for key in 2..KEYS {
+        expect(&published, key, &whole)?;
+    }
+    expect(&published, bad_key, &whole[..bad_at as usize])?;
+    expect(&published, big_key, &whole[..big_at as usize])?;
+    // No loop republishing what waits.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ensure!(
+        sequences(topic.name())? == published,
+        "the topic changed while nothing could be published"
+    );
+
+    let aside = failed::list(pool).await?;
+    ensure!(aside.len() == 2, "{aside:?}");
+    let (bad, big) = (&aside[0], &aside[1]);
+    ensure!(
+        bad.topic == missing && bad.reason.contains("does not exist") && bad.waiting == waiting_bad,
+        "{bad:?}"
+    );
+    ensure!(
+        big.reason.contains("message.max.bytes")
+            && big.waiting == waiting_big
+            && big.message_type.as_deref() == Some("ftgo.test.Step"),
+        "{big:?}"
+    );
+
+    // The operator creates the missing topic and retries its row: it goes first, then the
+    // rows that waited, in order.
+    let created = TestTopic::create_named(missing.clone(), 1, &[]).await?;
+    ensure!(failed::retry(pool, &Selection::Positions(vec![bad.position])).await? == 1);
+    settled(pool, waiting_big, 1).await?;
+    let published = sequences(topic.name())?;
+    let without_bad: Vec<u32> = (0..PER_KEY).filter(|s| *s != bad_at).collect();
+    expect(&published, bad_key, &without_bad)?;
+    expect(&sequences(created.name())?, bad_key, &[bad_at])?;
+
+    // Retrying the large one changes nothing (moved aside again); discarding it lets its key
+    // go on without it.
+    ensure!(failed::retry(pool, &Selection::All).await? == 1);
+    settled(pool, waiting_big, 1).await?;
+    ensure!(failed::discard(pool, &Selection::All).await? == 1);
+    settled(pool, 0, 0).await?;
+    let published = sequences(topic.name())?;
+    let without_big: Vec<u32> = (0..PER_KEY).filter(|s| *s != big_at).collect();
+    expect(&published, big_key, &without_big)?;
+    for key in 2..KEYS {
+        expect(&published, key, &whole)?;
+    }
+    stop.cancel();
+    running.await?;
+    Ok(())
+}
+
+/// A record the broker itself refuses (larger than the topic's `max.message.bytes`, though
+/// within the producer's limit) fails after it was sent, with later records of its key in the
+/// same batch acknowledged. The batch's Kafka transaction is aborted, so none of them shows:
+/// the key's records stop exactly before the refused one. Raising the topic's limit and
+/// retrying publishes the rest of the key in order.
+#[tokio::test]
+async fn a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_first() -> Result<()>
+{
+    integration_tests::init_logging();
+    const KEYS: usize = 20;
+    const PER_KEY: u32 = 30;
+    let database = TestDatabase::create().await?;
+    let pool = database.pool();
+    outbox::install(pool).await?;
+    let topic = TestTopic::create_named(
+        TestTopic::unique_name("outbox_refused"),
+        3,
+        &[("max.message.bytes", "8000")],
+    )
+    .await?;
+    let (refused_key, refused_at) = (3, 5);
+    for sequence in 0..PER_KEY {
+        let mut tx = pool.begin().await?;
+        for key in 0..KEYS {
+            let message = if (key, sequence) == (refused_key, refused_at) {
+                step(key, sequence, incompressible(20_000))
+            } else {
+                small(key, sequence)
+            };
+            outbox::append(&mut tx, topic.name(), &message).await?;
+        }
+        tx.commit().await?;
+    }
+
+    let (stop, running) = relaying(pool, "refused")?;
+    let waiting = i64::from(PER_KEY - refused_at - 1);
+    settled(pool, waiting, 1).await?;
+    let published = sequences(topic.name())?;
+    let whole: Vec<u32> = (0..PER_KEY).collect();
+    for key in (0..KEYS).filter(|k| *k != refused_key) {
+        expect(&published, key, &whole)?;
+    }
+    expect(&published, refused_key, &whole[..refused_at as usize])?;
+    let aside = failed::list(pool).await?;
+    ensure!(
+        aside.len() == 1 && aside[0].reason.to_lowercase().contains("too large"),
+        "{aside:?}"
+    );
+
+    topic.set_config("max.message.bytes", "1000000").await?;
+    ensure!(failed::retry(pool, &Selection::All).await? == 1);
+    settled(pool, 0, 0).await?;
+    let published = sequences(topic.name())?;
+    for key in 0..KEYS {
+        expect(&published, key, &whole)?;
+    }
+    stop.cancel();
+    running.await?;
+    Ok(())
+}
