@@ -92,7 +92,12 @@ async fn a_paused_leader_is_replaced_within_seconds_and_publishes_nothing_out_of
         .fetch_one(run.pool())
         .await?;
     ensure!(appended > 0, "nothing was appended after the pause");
-    drained(&run, appended, Duration::from_secs(15).saturating_sub(paused.elapsed())).await?;
+    drained(
+        &run,
+        appended,
+        Duration::from_secs(15).saturating_sub(paused.elapsed()),
+    )
+    .await?;
     let took = paused.elapsed();
     writing.await??;
     drained(&run, i64::MAX, Duration::from_secs(30)).await?;

@@ -76,7 +76,10 @@ fn expect(sequences: &BTreeMap<String, Vec<u32>>, key: usize, wanted: &[u32]) ->
 }
 
 /// Runs the relay in the background until the returned token is cancelled.
-fn relaying(pool: &PgPool, purpose: &str) -> Result<(CancellationToken, tokio::task::JoinHandle<u64>)> {
+fn relaying(
+    pool: &PgPool,
+    purpose: &str,
+) -> Result<(CancellationToken, tokio::task::JoinHandle<u64>)> {
     let relay = PollingRelay::new(
         pool.clone(),
         relay_publisher(purpose)?,
@@ -131,7 +134,10 @@ async fn a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() 
         "{refusal:?}"
     );
     let text = refusal.expect_err("refused").to_string();
-    ensure!(text.contains("1000000") && text.contains("message.max.bytes"), "{text}");
+    ensure!(
+        text.contains("1000000") && text.contains("message.max.bytes"),
+        "{text}"
+    );
     tx.rollback().await?;
 
     for sequence in 0..PER_KEY {

@@ -13,6 +13,8 @@
 //!   commands, then waiting until the services' groups have taken them in.
 //! - `bench`: `ftgo bench orders`, CreateOrder for the demo data at full speed or a fixed rate;
 //!   throughput and publish-to-outcome latency (p50, p95, p99, max).
+//! - `outbox`: `ftgo outbox list | retry | discard`, the outbox rows a service's relay could
+//!   never publish (moved aside; later rows of their keys wait), from the service's database.
 //! - `topics`: `ftgo topics`, each topic's partitions, records and consumer groups' lag.
 //! - `avro_json`: JSON to Avro against a schema (errors name the field), `--set` paths, and
 //!   one-line summaries of decoded records.
@@ -48,6 +50,7 @@ mod catalog_docs;
 mod compatibility;
 mod dlq;
 mod order;
+mod outbox;
 mod registry;
 mod schemas;
 mod seed;
@@ -138,6 +141,13 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Outbox rows a service's relay can never publish as they are (moved aside with the
+    /// reason; later rows of their keys wait): list them, retry them after mending the cause,
+    /// or discard them.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Every topic with its partitions, records, and the lag of each consumer group on it.
     Topics {
         #[command(flatten)]
@@ -199,6 +209,31 @@ struct KafkaArgs {
         value_name = "HOST:PORT"
     )]
     bootstrap_servers: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// One line per failed row: its position, when and why it failed, its topic, key and type,
+    /// and how many rows of its key wait behind it.
+    List {
+        #[command(flatten)]
+        target: outbox::Target,
+    },
+    /// Puts rows back into the outbox at their positions: each is published before the rows
+    /// of its key that waited. Mend the cause first (create the topic, raise the limit).
+    Retry {
+        #[command(flatten)]
+        target: outbox::Target,
+        #[command(flatten)]
+        rows: outbox::Rows,
+    },
+    /// Drops rows for good: their messages are never published; their keys go on without them.
+    Discard {
+        #[command(flatten)]
+        target: outbox::Target,
+        #[command(flatten)]
+        rows: outbox::Rows,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +372,11 @@ async fn main() -> ExitCode {
             kafka,
             registry,
         } => bench::bench(&kafka.bootstrap_servers, &registry.url, &command).await,
+        Command::Outbox { command } => match command {
+            OutboxCommand::List { target } => outbox::list(&target).await,
+            OutboxCommand::Retry { target, rows } => outbox::retry(&target, &rows).await,
+            OutboxCommand::Discard { target, rows } => outbox::discard(&target, &rows).await,
+        },
         Command::Topics { options, kafka } => topics::topics(&kafka.bootstrap_servers, &options),
     };
     match result {

@@ -274,9 +274,10 @@ impl TransactionalPublisher for KafkaPublisher {
                     .insert(topic.to_owned());
                 Ok(())
             }
-            Some(RDKafkaErrorCode::UnknownTopicOrPartition) | None => Err(
-                PublishError::permanent(topic, "the topic does not exist on the cluster"),
-            ),
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition) | None => Err(PublishError::permanent(
+                topic,
+                "the topic does not exist on the cluster",
+            )),
             Some(RDKafkaErrorCode::TopicAuthorizationFailed) => Err(PublishError::permanent(
                 topic,
                 "not authorized to write to the topic",

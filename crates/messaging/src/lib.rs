@@ -43,9 +43,7 @@ pub use decode::{Decode, DecodedHandler, Decoder, MissingHeader, REQUIRED_HEADER
 pub use handler::{BoxError, Handler, HandlerError, handler_fn};
 pub use memory::{MemoryBroker, MemorySubscription};
 pub use message::{Headers, Message, Origin, Received, header};
-pub use publisher::{
-    Delivery, PublishError, PublishErrorKind, Publisher, TransactionalPublisher,
-};
+pub use publisher::{Delivery, PublishError, PublishErrorKind, Publisher, TransactionalPublisher};
 pub use retry::{Retry, RetryPolicy};
 pub use saga::{Next, SagaDefinition, SagaOutcome, Transition};
 pub use trace::{TraceContext, Traced};

@@ -244,7 +244,8 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
                     // The broker refuses whole record batches, so rows that share a
                     // partition with a bad one fail with it. Which row is bad is told by
                     // publishing them one at a time, in order, stopping a key at its refusal.
-                    self.isolate(&sendable, &mut published, &mut refused).await?;
+                    self.isolate(&sendable, &mut published, &mut refused)
+                        .await?;
                 }
             }
         }

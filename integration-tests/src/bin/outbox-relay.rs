@@ -123,16 +123,13 @@ async fn main() -> Result<()> {
             let published = outbox::while_leader(pool.clone(), name, stop, |leading| {
                 eprintln!("outbox-relay: leading");
                 // A producer per term: one fenced by a newer leader cannot be used again.
-                let publisher = KafkaPublisher::transactional(
-                    &bootstrap,
-                    "outbox-relay",
-                    &transactional_id,
-                )
-                .map(|inner| CrashAfter {
-                    inner,
-                    acknowledged: publisher.acknowledged.clone(),
-                    limit,
-                });
+                let publisher =
+                    KafkaPublisher::transactional(&bootstrap, "outbox-relay", &transactional_id)
+                        .map(|inner| CrashAfter {
+                            inner,
+                            acknowledged: publisher.acknowledged.clone(),
+                            limit,
+                        });
                 let (pool, settings) = (pool.clone(), settings.clone());
                 async move {
                     match publisher {

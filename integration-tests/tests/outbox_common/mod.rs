@@ -197,7 +197,6 @@ impl Run {
     }
 }
 
-
 pub fn step(key: u32, sequence: u32) -> Message {
     Message::new(
         Some(format!("order-{key}")),
