@@ -215,13 +215,24 @@ impl Service {
             // One transactional id per service (per group: tests run a service in a group of
             // their own): a new leader's producer fences the one before it.
             let transactional_id = format!("ftgo-relay-{}", instance.group);
+            let inbox = settings.inbox.clone();
             async move {
                 outbox::while_leader(pool.clone(), &lock, stop, |leading| {
                     let producer =
                         KafkaPublisher::transactional(&bootstrap, &client_id, &transactional_id);
-                    // The leader alone counts the backlog; the other instances report 0, so
-                    // the service's backlog is the sum over its instances.
-                    let backlog = watch_backlog(pool.clone(), metrics.clone(), leading.clone());
+                    // The leader alone counts the backlog and keeps house; the other
+                    // instances report 0, so the service's backlog is the sum over its
+                    // instances.
+                    let watching = watch_backlog(pool.clone(), metrics.clone(), leading.clone());
+                    let expiring = expire_inbox(
+                        pool.clone(),
+                        inbox.clone(),
+                        metrics.clone(),
+                        leading.clone(),
+                    );
+                    let backlog = async move {
+                        tokio::join!(watching, expiring);
+                    };
                     let pool = pool.clone();
                     async move {
                         let producer = match producer {
@@ -287,6 +298,45 @@ impl Service {
         tracing::info!(handled = summary.handled, published, "stopped");
         Ok(())
     }
+}
+
+/// Deletes inbox entries older than the retention, every `expire_every` until `stop`, and keeps
+/// the inbox gauge current (exact below 100,000 rows, PostgreSQL's estimate above).
+async fn expire_inbox(
+    pool: PgPool,
+    inbox: crate::settings::InboxSettings,
+    metrics: Metrics,
+    stop: CancellationToken,
+) {
+    loop {
+        match outbox::Inbox::expire(&pool, inbox.retention()).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(
+                expired,
+                retention_secs = inbox.retention_secs,
+                "forgot handled messages past the inbox's retention"
+            ),
+            Err(error) => tracing::warn!(%error, "cannot expire the inbox"),
+        }
+        match sqlx::query_scalar::<_, i64>(
+            "SELECT CASE WHEN c.reltuples < 100000 THEN (SELECT count(*) FROM inbox)
+                         ELSE c.reltuples::bigint END
+             FROM pg_class c WHERE c.oid = 'inbox'::regclass",
+        )
+        .fetch_one(&pool)
+        .await
+        {
+            Ok(rows) => {
+                metrics.inbox_rows.set(rows);
+            }
+            Err(error) => tracing::debug!(%error, "cannot count the inbox"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(inbox.expire_every()) => {}
+        }
+    }
+    metrics.inbox_rows.set(0);
 }
 
 /// Sets the consumer-lag gauges from the runner's reports (the whole set each time).

@@ -47,6 +47,27 @@ impl SagaSettings {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxSettings {
+    /// How long a handled message's id is remembered (`FTGO_INBOX__RETENTION_SECS`; 8 days by
+    /// default). Must outlast every way a message can come again, the longest being a group
+    /// reset to the earliest offset: at least the longest retention of the topics the service
+    /// reads (7 days, deploy/topics.toml) plus a margin. See docs/outbox.md.
+    pub retention_secs: u64,
+    /// How often the relay's leader deletes what is older (`FTGO_INBOX__EXPIRE_EVERY_SECS`).
+    pub expire_every_secs: u64,
+}
+
+impl InboxSettings {
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.retention_secs)
+    }
+
+    pub fn expire_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.expire_every_secs)
+    }
+}
+
 /// Everything a service needs to start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -55,6 +76,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub http: HttpSettings,
     pub saga: SagaSettings,
+    pub inbox: InboxSettings,
 }
 
 /// Why settings could not be loaded.
@@ -97,6 +119,8 @@ impl Settings {
                 "saga.max_resends",
                 outbox::DEFAULT_MAX_RESENDS,
             ))
+            .merge(Serialized::default("inbox.retention_secs", 8 * 24 * 3_600))
+            .merge(Serialized::default("inbox.expire_every_secs", 3_600))
             .merge(Env::prefixed("FTGO_").split("__"))
             // The service's own database URL beats the shared one: `deploy/local/env` exports
             // both (the shared one is the admin's, for tools and tests).
@@ -132,6 +156,11 @@ impl Settings {
         if self.saga.reply_timeout_ms == 0 {
             return Err(SettingsError::Invalid(
                 "saga.reply_timeout_ms must be more than 0".into(),
+            ));
+        }
+        if self.inbox.retention_secs == 0 || self.inbox.expire_every_secs == 0 {
+            return Err(SettingsError::Invalid(
+                "inbox.retention_secs and inbox.expire_every_secs must be more than 0".into(),
             ));
         }
         if !self.schema_registry.url.starts_with("http") {

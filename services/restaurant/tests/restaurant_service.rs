@@ -134,3 +134,49 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
     service.await??;
     Ok(())
 }
+
+/// The relay's leader forgets handled messages past the inbox's retention, on its schedule,
+/// and exports how many it remembers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_expires_the_inbox_past_its_retention() -> Result<()> {
+    service_kit::init_test_subscriber();
+    let _turn = test_support::one_service_at_a_time().await;
+    let service = test_support::TestService::start_configured(
+        restaurant_service::NAME,
+        unique_group("restaurant-service"),
+        |figment| {
+            figment
+                .merge(("inbox.retention_secs", 60))
+                .merge(("inbox.expire_every_secs", 1))
+        },
+        |settings, instance, stop, started| async move {
+            restaurant_service::run(settings, instance, stop.cancelled_owned(), Some(started)).await
+        },
+    )
+    .await?;
+    let pool = service.database.pool();
+    sqlx::query(
+        "INSERT INTO inbox (consumer_group, message_id, handled_at) VALUES
+             ('g', 'old-1', now() - interval '2 minutes'),
+             ('g', 'old-2', now() - interval '1 day'),
+             ('g', 'recent', now() - interval '10 seconds')",
+    )
+    .execute(pool)
+    .await?;
+    test_support::wait_until("the old entries expire", || async {
+        let left: Vec<String> = sqlx::query_scalar("SELECT message_id FROM inbox ORDER BY 1")
+            .fetch_all(pool)
+            .await?;
+        Ok(left == ["recent"])
+    })
+    .await?;
+    test_support::wait_until("ftgo_inbox_rows reads 1", || async {
+        Ok(service
+            .metrics()
+            .await?
+            .lines()
+            .any(|l| l == "ftgo_inbox_rows 1"))
+    })
+    .await?;
+    service.stop().await
+}
