@@ -109,6 +109,24 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// The value of the record's key field (the catalog's `key` of the record): what the Kafka
+    /// record's key must be. `None` for a record outside the catalog or a value that is not a
+    /// record with that field.
+    pub fn key(&self) -> Option<String> {
+        let field = catalog::record(&self.topic, &self.full_name)?.key_field;
+        let Value::Record(fields) = &self.value else {
+            return None;
+        };
+        let (_, value) = fields.iter().find(|(name, _)| name == field)?;
+        match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Uuid(uuid) => Some(uuid.to_string()),
+            Value::Int(n) => Some(n.to_string()),
+            Value::Long(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
     /// The record as its Rust type `T`; a value of another record is refused.
     pub fn into_record<T: Contract>(self) -> Result<T, DecodeError> {
         if self.full_name != T::FULL_NAME {

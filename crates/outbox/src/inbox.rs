@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use messaging::{DecodedHandler, Handler, HandlerError, MissingHeader, Received, header};
+use messaging::{DecodedHandler, Handler, HandlerError, Message, MissingHeader, Received, header};
 use sqlx::{PgConnection, PgPool};
 
 use crate::group::GroupCommit;
@@ -24,24 +24,52 @@ impl Inbox {
         }
     }
 
-    /// Records that the group handled `message_id`, on `connection` (the transaction of the
-    /// effects). `false`: it had been handled already, and the transaction should have no
-    /// other effect. A concurrent delivery of the same id waits here for the first to commit
-    /// or roll back.
+    /// Records that the group handled `message`, on `connection` (the transaction of the
+    /// effects), with its type and a digest of its payload. Anything but
+    /// [`Recorded::First`] means the transaction should have no other effect. A concurrent
+    /// delivery of the same id waits here for the first to commit or roll back.
     pub async fn record(
         &self,
         connection: &mut PgConnection,
         message_id: &str,
-    ) -> Result<bool, sqlx::Error> {
+        message: &Message,
+    ) -> Result<Recorded, sqlx::Error> {
+        let message_type = message.headers.get(header::TYPE);
         let inserted = sqlx::query(
-            "INSERT INTO inbox (consumer_group, message_id) VALUES ($1, $2)
+            "INSERT INTO inbox (consumer_group, message_id, message_type, digest)
+             VALUES ($1, $2, $3, sha256($4))
              ON CONFLICT DO NOTHING",
         )
         .bind(&self.group)
         .bind(message_id)
-        .execute(connection)
+        .bind(message_type)
+        .bind(&message.payload)
+        .execute(&mut *connection)
         .await?;
-        Ok(inserted.rows_affected() == 1)
+        if inserted.rows_affected() == 1 {
+            return Ok(Recorded::First);
+        }
+        // Handled before: the same message again, or another one that reuses its id. Entries
+        // from before the digest was kept (NULL) count as the same message.
+        let (stored_type, same): (Option<String>, Option<bool>) = sqlx::query_as(
+            "SELECT message_type, digest = sha256($3) FROM inbox
+             WHERE consumer_group = $1 AND message_id = $2",
+        )
+        .bind(&self.group)
+        .bind(message_id)
+        .bind(&message.payload)
+        .fetch_one(connection)
+        .await?;
+        let same_type = stored_type.is_none()
+            || message_type.is_none()
+            || stored_type.as_deref() == message_type;
+        Ok(if same_type && same != Some(false) {
+            Recorded::Duplicate
+        } else {
+            Recorded::Conflict {
+                stored_type: stored_type.unwrap_or_default(),
+            }
+        })
     }
 
     /// Forgets what was handled more than `retention` ago (all groups of the database). Safe
@@ -54,6 +82,30 @@ impl Inbox {
                 .await?;
         Ok(deleted.rows_affected())
     }
+}
+
+/// What the inbox said about a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Not handled before: go on.
+    First,
+    /// The same message (id, type and payload) was handled before: no second effect.
+    Duplicate,
+    /// Another message with the same id was handled before: this one must not be taken for a
+    /// duplicate and dropped silently (dead-lettered as `id-conflict`).
+    Conflict { stored_type: String },
+}
+
+/// A message reuses the id of another that was handled: not a duplicate.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "message id {id} was handled before for a different message (then a {stored_type}, now a \
+     {message_type} with other content): every message needs an id of its own"
+)]
+pub struct IdConflict {
+    pub id: String,
+    pub stored_type: String,
+    pub message_type: String,
 }
 
 /// The work of a message inside a transaction: change the service's state and append what it
@@ -120,16 +172,31 @@ impl<H> Idempotent<H> {
     where
         H: TransactionalHandler<V>,
     {
-        let first_time = self
+        match self
             .inbox
-            .record(connection, id)
+            .record(connection, id, &message.message)
             .await
-            .map_err(HandlerError::transient)?;
-        if !first_time {
-            tracing::debug!(message_id = id, "duplicate delivery: no effect");
-            return Ok(());
+            .map_err(HandlerError::transient)?
+        {
+            Recorded::First => self.inner.handle(connection, message, value).await,
+            Recorded::Duplicate => {
+                tracing::debug!(message_id = id, "duplicate delivery: no effect");
+                Ok(())
+            }
+            Recorded::Conflict { stored_type } => Err(HandlerError::permanent(
+                "id-conflict",
+                IdConflict {
+                    id: id.to_owned(),
+                    stored_type,
+                    message_type: message
+                        .message
+                        .headers
+                        .get(header::TYPE)
+                        .unwrap_or("message")
+                        .to_owned(),
+                },
+            )),
         }
-        self.inner.handle(connection, message, value).await
     }
 
     /// One transaction of the message's own.

@@ -31,7 +31,7 @@ pub mod schema;
 pub mod tailing;
 
 pub use append::append;
-pub use inbox::{Idempotent, Inbox, TransactionalHandler};
+pub use inbox::{IdConflict, Idempotent, Inbox, Recorded, TransactionalHandler};
 pub use leader::while_leader;
 pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
 pub use saga::{

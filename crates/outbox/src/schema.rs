@@ -46,13 +46,31 @@ const OUTBOX_FAILED_KEY_INDEX: &str =
 
 /// The inbox: which messages each consumer group has handled, so a second delivery has no
 /// second effect. Rows expire after the retention documented in docs/outbox.md.
+///
+/// `message_type` and `digest` (SHA-256 of the payload) tell a redelivery from another message
+/// that reuses the id, which must not be dropped as a duplicate.
 pub const INBOX: &str = r"
 CREATE TABLE IF NOT EXISTS inbox (
     consumer_group text NOT NULL,
     message_id     text NOT NULL,
     handled_at     timestamptz NOT NULL DEFAULT now(),
+    message_type   text,
+    digest         bytea,
     PRIMARY KEY (consumer_group, message_id)
 )";
+
+/// Inboxes made before the type and digest were kept get their columns (checked first:
+/// `ALTER TABLE` locks the table even when there is nothing to do).
+const INBOX_UPGRADE: &str = r"
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_attribute WHERE attrelid = 'inbox'::regclass AND attname = 'digest'
+    ) THEN
+        ALTER TABLE inbox ADD COLUMN message_type text, ADD COLUMN digest bytea;
+    END IF;
+END
+$$";
 
 /// The outbox is a queue: every row is deleted within milliseconds of its insert. Vacuumed
 /// after every 1,000 deleted rows without the cost-based pauses, instead of after 20 % of the
@@ -103,6 +121,7 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
         OUTBOX_FAILED,
         OUTBOX_FAILED_KEY_INDEX,
         INBOX,
+        INBOX_UPGRADE,
         INBOX_EXPIRY_INDEX,
         // The outbox's locks before the saga table's, as the backlog watcher of a running
         // instance takes them (`service_kit`): the other order deadlocks with it.

@@ -11,7 +11,9 @@ use crate::inbound::Inbound;
 
 /// Decodes a message's payload with the [`Codec`] (the writer's schema by id from the
 /// registry, resolved to ours, the record checked against the topic's catalog entry), and
-/// checks that the `ce_type` header names the record the payload holds.
+/// checks that the `ce_type` header names the record the payload holds and that the Kafka key
+/// is the record's key field (`key-mismatch` otherwise: a message keyed otherwise may be on
+/// another partition than its entity's other messages, and overtake them).
 ///
 /// An unreachable registry is transient (retried); everything else is permanent, with
 /// [`DecodeError::reason`] or `type-mismatch` as the dead-letter reason.
@@ -35,6 +37,20 @@ impl CatalogDecoder {
 pub struct TypeMismatch {
     pub declared: String,
     pub actual: String,
+}
+
+/// The Kafka record's key is not the value of the record's key field: it may be on another
+/// partition than the other messages of its entity, and handled out of their order.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the record's key is {}, but its {field} is {expected}: key every message by its entity's id \
+     (docs/runtime.md)",
+    key.as_deref().map_or_else(|| "missing".to_owned(), |k| format!("{k:?}"))
+)]
+pub struct KeyMismatch {
+    pub key: Option<String>,
+    pub field: &'static str,
+    pub expected: String,
 }
 
 fn failure(error: DecodeError) -> HandlerError {
@@ -61,6 +77,20 @@ impl Decoder for CatalogDecoder {
                 TypeMismatch {
                     declared: declared.to_owned(),
                     actual: decoded.full_name,
+                },
+            ));
+        }
+        if let Some(expected) = decoded.key()
+            && message.message.key.as_deref() != Some(expected.as_str())
+        {
+            let field = contracts::catalog::record(&decoded.topic, &decoded.full_name)
+                .map_or("key field", |record| record.key_field);
+            return Err(HandlerError::permanent(
+                "key-mismatch",
+                KeyMismatch {
+                    key: message.message.key.clone(),
+                    field,
+                    expected,
                 },
             ));
         }

@@ -4,15 +4,18 @@
 //!     outbox-relay tailing DATABASE_URL SLOT PUBLICATION
 //!     outbox-relay leading DATABASE_URL NAME
 //!
-//! Relays until SIGTERM. `leading` runs the polling relay as the services do: only while this
+//! Relays until SIGTERM. With `FTGO_CRASH_AFTER_ACKS=N` it kills itself with SIGKILL as soon
+//! as N messages are on the topic for readers (acknowledged by Kafka, and for the polling
+//! relay's Kafka transactions, committed), before the relay can delete their rows or confirm
+//! their position: the crash between "published" and "marked" that makes duplicates.
+//!
+//! `leading` runs the polling relay as the services do: only while this
 //! process holds the leadership `NAME` (`outbox::while_leader`), with the transactional id
 //! `outbox-relay-NAME` shared by every process of that name; it prints `leading` to standard
-//! error each time it becomes the leader. With `FTGO_CRASH_AFTER_ACKS=N` it kills itself with SIGKILL as soon
-//! as Kafka has acknowledged N messages, before the relay can delete their rows or confirm
-//! their position: the crash between "published" and "marked" that makes duplicates.
+//! error each time it becomes the leader.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use integration_tests::init_logging;
@@ -26,14 +29,27 @@ struct CrashAfter {
     inner: KafkaPublisher,
     acknowledged: Arc<AtomicUsize>,
     limit: Option<usize>,
+    /// Acknowledged in the open Kafka transaction, counted at its commit (polling relay).
+    pending: Arc<AtomicUsize>,
+    transactional: Arc<AtomicBool>,
 }
 
-impl Publisher for CrashAfter {
-    async fn publish(&self, topic: &str, message: &Message) -> Result<Delivery, PublishError> {
-        let delivery = self.inner.publish(topic, message).await?;
-        let count = self.acknowledged.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.limit.is_some_and(|limit| count >= limit) {
-            eprintln!("outbox-relay: killing myself after {count} acknowledgements");
+impl CrashAfter {
+    fn new(inner: KafkaPublisher, acknowledged: Arc<AtomicUsize>, limit: Option<usize>) -> Self {
+        Self {
+            inner,
+            acknowledged,
+            limit,
+            pending: Arc::default(),
+            transactional: Arc::default(),
+        }
+    }
+
+    /// `count` more messages are on the topic for readers: dies when that reaches the limit.
+    fn landed(&self, count: usize) {
+        let total = self.acknowledged.fetch_add(count, Ordering::SeqCst) + count;
+        if self.limit.is_some_and(|limit| total >= limit) {
+            eprintln!("outbox-relay: killing myself after {total} acknowledgements");
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", &std::process::id().to_string()])
                 .status();
@@ -42,24 +58,42 @@ impl Publisher for CrashAfter {
                 std::thread::sleep(std::time::Duration::from_secs(1));
             }
         }
+    }
+}
+
+impl Publisher for CrashAfter {
+    async fn publish(&self, topic: &str, message: &Message) -> Result<Delivery, PublishError> {
+        let delivery = self.inner.publish(topic, message).await?;
+        if self.transactional.load(Ordering::SeqCst) {
+            self.pending.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.landed(1);
+        }
         Ok(delivery)
     }
 }
 
+/// In a Kafka transaction, messages are on the topic for readers once it commits: the crash
+/// comes after the commit that reaches the limit, before the relay deletes the batch's rows.
 impl TransactionalPublisher for CrashAfter {
     async fn check(&self, topic: &str, message: &Message) -> Result<(), PublishError> {
         self.inner.check(topic, message).await
     }
 
     async fn begin(&self) -> Result<(), PublishError> {
+        self.transactional.store(true, Ordering::SeqCst);
+        self.pending.store(0, Ordering::SeqCst);
         self.inner.begin().await
     }
 
     async fn commit(&self) -> Result<(), PublishError> {
-        self.inner.commit().await
+        self.inner.commit().await?;
+        self.landed(self.pending.swap(0, Ordering::SeqCst));
+        Ok(())
     }
 
     async fn abort(&self) -> Result<(), PublishError> {
+        self.pending.store(0, Ordering::SeqCst);
         self.inner.abort().await
     }
 }
@@ -79,11 +113,13 @@ async fn main() -> Result<()> {
         // The slot or the database names the outbox: one transactional id per outbox.
         _ => format!("outbox-relay-{}", args.last().map_or("", String::as_str)),
     };
-    let publisher = CrashAfter {
-        inner: KafkaPublisher::transactional(&bootstrap, "outbox-relay", &transactional_id)?,
-        acknowledged: Arc::default(),
-        limit,
+    // The log-tailing relay publishes without Kafka transactions (yet).
+    let producer = if args.first().is_some_and(|mode| mode == "tailing") {
+        KafkaPublisher::new(&bootstrap, "outbox-relay")?
+    } else {
+        KafkaPublisher::transactional(&bootstrap, "outbox-relay", &transactional_id)?
     };
+    let publisher = CrashAfter::new(producer, Arc::default(), limit);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let shutdown = async move {
         terminate.recv().await;
@@ -125,11 +161,7 @@ async fn main() -> Result<()> {
                 // A producer per term: one fenced by a newer leader cannot be used again.
                 let publisher =
                     KafkaPublisher::transactional(&bootstrap, "outbox-relay", &transactional_id)
-                        .map(|inner| CrashAfter {
-                            inner,
-                            acknowledged: publisher.acknowledged.clone(),
-                            limit,
-                        });
+                        .map(|inner| CrashAfter::new(inner, publisher.acknowledged.clone(), limit));
                 let (pool, settings) = (pool.clone(), settings.clone());
                 async move {
                     match publisher {

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_become_state_and_events_once_and_refusals_become_dead_letters() -> Result<()> {
     service_kit::init_test_subscriber();
+    // Its group reads the topic from the beginning: no other test's service may run meanwhile.
+    let _turn = test_support::one_service_at_a_time().await;
     let database = TestDatabase::create().await?;
     let settings = Settings::from_figment(
         Settings::figment("restaurant")
@@ -178,5 +180,88 @@ async fn the_leader_expires_the_inbox_past_its_retention() -> Result<()> {
             .any(|l| l == "ftgo_inbox_rows 1"))
     })
     .await?;
+    service.stop().await
+}
+
+/// Nothing is dropped without a trace: a different message that reuses a handled message's id
+/// is dead-lettered as `id-conflict` (a true redelivery still has no effect and no letter), and
+/// a command keyed otherwise than by its restaurant id as `key-mismatch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_id_and_a_wrong_key_are_dead_lettered_not_dropped() -> Result<()> {
+    service_kit::init_test_subscriber();
+    let _turn = test_support::one_service_at_a_time().await;
+    let service = test_support::TestService::start(
+        restaurant_service::NAME,
+        |settings, instance, stop, started| async move {
+            restaurant_service::run(settings, instance, stop.cancelled_owned(), Some(started)).await
+        },
+    )
+    .await?;
+    let client = Client::new("restaurant-test")?;
+    let restaurant = |id: uuid::Uuid, name: &str| CreateRestaurant {
+        restaurant_id: id,
+        name: name.into(),
+        address: Address {
+            street1: "1 Main St".into(),
+            street2: None,
+            city: "Oakland".into(),
+            state: "CA".into(),
+            zip: "94611".into(),
+        },
+        menu_items: vec![MenuItem {
+            id: "naan".into(),
+            name: "naan".into(),
+            price: Money {
+                amount_minor: 399,
+                currency: "USD".into(),
+            },
+        }],
+    };
+    let (first, reused, wrong) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let topic = CreateRestaurant::TOPIC;
+    let original = client.message(&restaurant(first, "First")).await?;
+    client.publish(topic, &original).await?;
+    service.handled(&original).await?;
+    let id = original.id().context("an id")?.to_owned();
+    let impostor = client
+        .message(&restaurant(reused, "Impostor"))
+        .await?
+        .with_header(header::ID, id.clone());
+    client.publish(topic, &impostor).await?;
+    client.publish(topic, &original).await?; // a true redelivery: no letter
+    let mut miskeyed = client.message(&restaurant(wrong, "Miskeyed")).await?;
+    let wrong_key = format!("not-{wrong}");
+    miskeyed.key = Some(wrong_key.clone());
+    client.publish(topic, &miskeyed).await?;
+
+    let letters = records_of("ftgo.restaurant-service.dlt", &reused.to_string(), 1).await?;
+    let letter = &letters[0].message;
+    ensure!(
+        letter.id() == Some(id.as_str())
+            && letter.headers.get(header::dead_letter::REASON) == Some("id-conflict"),
+        "{:?}",
+        letter.headers
+    );
+    let letters = records_of("ftgo.restaurant-service.dlt", &wrong_key, 1).await?;
+    let letter = &letters[0].message;
+    ensure!(
+        letter.headers.get(header::dead_letter::REASON) == Some("key-mismatch"),
+        "{:?}",
+        letter.headers
+    );
+    test_support::settle().await;
+    let original_letters = records_of("ftgo.restaurant-service.dlt", &first.to_string(), 0).await?;
+    ensure!(
+        original_letters.is_empty(),
+        "the redelivery was dead-lettered"
+    );
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM restaurants ORDER BY name")
+        .fetch_all(service.database.pool())
+        .await?;
+    ensure!(names == ["First"], "{names:?}");
     service.stop().await
 }
