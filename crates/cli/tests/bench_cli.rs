@@ -45,6 +45,13 @@ fn a_short_run_reports_finished_or_unfinished_orders() -> Result<()> {
     // The demo data must be there (idempotent; waits for the services only when they run).
     let seed = ftgo(&["seed", "--timeout", "20s"])?;
     let run = ftgo(&["bench", "orders", "--orders", "20", "--timeout", "2s"])?;
+    if run.stderr.contains("run `ftgo seed` first") && seed.stderr.contains("service running?") {
+        // A platform where the services never ran (a fresh machine, before test-all's demo):
+        // no demo data can exist, and the bench must say what to do.
+        ensure!(run.code == 2, "exit {}: {}", run.code, run.stderr);
+        eprintln!("no demo data and no services: the report is checked once the demo has run");
+        return Ok(());
+    }
     if run.stderr.contains("run `ftgo seed` first") {
         anyhow::bail!(
             "the demo data is missing even after `ftgo seed` (exit {}):\n{}\n{}",

@@ -49,6 +49,26 @@ impl HandlerError {
         }
     }
 
+    /// A dependency (the database, the schema registry) cannot be reached: not the message's
+    /// fault, so it is waited out, without bound, rather than dead-lettered ([`crate::Retry`]).
+    /// A transient failure whose cause is an [`Unavailable`].
+    pub fn unavailable(dependency: &'static str, error: impl Into<BoxError>) -> Self {
+        HandlerError::Transient(Box::new(Unavailable {
+            dependency,
+            source: error.into(),
+        }))
+    }
+
+    /// The dependency this failure waits for, if it is an [`Unavailable`].
+    pub fn unavailable_dependency(&self) -> Option<&'static str> {
+        match self {
+            HandlerError::Transient(error) => error
+                .downcast_ref::<Unavailable>()
+                .map(|unavailable| unavailable.dependency),
+            _ => None,
+        }
+    }
+
     /// The dead-letter reason code of this failure.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -57,6 +77,16 @@ impl HandlerError {
             HandlerError::RetriesExhausted { .. } => "retries-exhausted",
         }
     }
+}
+
+/// A dependency that cannot be reached, as the cause of a transient failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{dependency} unavailable: {source}")]
+pub struct Unavailable {
+    /// `database`, `schema-registry`, ...: what readiness and the metrics name.
+    pub dependency: &'static str,
+    #[source]
+    pub source: BoxError,
 }
 
 /// Does the work of one message.

@@ -40,11 +40,11 @@ pub mod trace;
 pub use conversation::{ReplyError, command, follow, reply};
 pub use dead_letter::{DeadLetter, DeadLetterSettings, dead_letter};
 pub use decode::{Decode, DecodedHandler, Decoder, MissingHeader, REQUIRED_HEADERS, decoded_fn};
-pub use handler::{BoxError, Handler, HandlerError, handler_fn};
+pub use handler::{BoxError, Handler, HandlerError, Unavailable, handler_fn};
 pub use memory::{MemoryBroker, MemorySubscription};
 pub use message::{Headers, Message, Origin, Received, header};
 pub use publisher::{Delivery, PublishError, PublishErrorKind, Publisher, TransactionalPublisher};
-pub use retry::{Retry, RetryPolicy};
+pub use retry::{OutageReporter, Retry, RetryPolicy};
 pub use saga::{Next, SagaDefinition, SagaOutcome, Transition};
 pub use trace::{TraceContext, Traced};
 

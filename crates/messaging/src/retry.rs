@@ -3,7 +3,15 @@
 //! In place means the partition waits: the next message of the key is not handled before this
 //! one succeeds or is given up on, so per-key order holds. The policy is bounded, so a message
 //! that keeps failing ends in the dead-letter topic instead of stalling its partition forever.
+//!
+//! Except when a dependency is down ([`HandlerError::unavailable`]: the database or the schema
+//! registry cannot be reached): that is not the message's fault, and dead-lettering good
+//! messages for an outage would lose their effects (a saga would time out). Such a failure is
+//! retried for as long as it lasts, with backoff capped at `max_outage_backoff`; the partition
+//! waits (it fills and is paused), and an [`OutageReporter`] learns when a message starts and
+//! stops waiting (readiness and metrics).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
@@ -20,6 +28,8 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// The backoff ceiling never grows past this.
     pub max_backoff: Duration,
+    /// The longest wait between tries while a dependency is unavailable (tries never end).
+    pub max_outage_backoff: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -30,6 +40,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
+            max_outage_backoff: Duration::from_secs(5),
         }
     }
 }
@@ -64,47 +75,119 @@ impl RetryPolicy {
     }
 }
 
+/// Learns that a message started (`true`) or stopped (`false`) waiting for an unavailable
+/// dependency (`database`, `schema-registry`, ...).
+pub type OutageReporter = Arc<dyn Fn(&'static str, bool) + Send + Sync>;
+
 /// Retries the inner handler's transient failures per the policy; permanent failures pass
-/// through at once; exhaustion becomes [`HandlerError::RetriesExhausted`].
-#[derive(Debug, Clone)]
+/// through at once; exhaustion becomes [`HandlerError::RetriesExhausted`]. A dependency's
+/// unavailability is retried without bound (see the module's doc).
+#[derive(Clone)]
 pub struct Retry<H> {
     inner: H,
     policy: RetryPolicy,
+    outages: Option<OutageReporter>,
+}
+
+impl<H: std::fmt::Debug> std::fmt::Debug for Retry<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retry")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<H> Retry<H> {
     pub fn new(inner: H, policy: RetryPolicy) -> Self {
-        Self { inner, policy }
+        Self {
+            inner,
+            policy,
+            outages: None,
+        }
+    }
+
+    /// Tells `reporter` when messages start and stop waiting for a dependency.
+    pub fn with_outages(mut self, reporter: OutageReporter) -> Self {
+        self.outages = Some(reporter);
+        self
+    }
+}
+
+/// A message waiting for `dependency`; reports the end of the wait however it ends (success,
+/// another failure, or the handling abandoned at a rebalance or shutdown).
+struct Waiting {
+    dependency: &'static str,
+    reporter: Option<OutageReporter>,
+}
+
+impl Waiting {
+    fn start(dependency: &'static str, reporter: Option<&OutageReporter>) -> Self {
+        if let Some(report) = reporter {
+            report(dependency, true);
+        }
+        Self {
+            dependency,
+            reporter: reporter.cloned(),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(report) = &self.reporter {
+            report(self.dependency, false);
+        }
     }
 }
 
 impl<H: Handler> Handler for Retry<H> {
     async fn handle(&self, message: &Received) -> Result<(), HandlerError> {
         let mut attempt = 1;
+        let mut waiting: Option<Waiting> = None;
+        let mut outage_wait = self.policy.initial_backoff;
         loop {
-            match self.inner.handle(message).await {
-                Err(HandlerError::Transient(error)) => {
-                    if attempt >= self.policy.max_attempts {
-                        return Err(HandlerError::RetriesExhausted {
-                            attempts: attempt,
-                            last: error,
-                        });
-                    }
-                    let wait = self.policy.backoff(attempt);
+            let error = match self.inner.handle(message).await {
+                Err(error) => error,
+                done => return done,
+            };
+            if let Some(dependency) = error.unavailable_dependency() {
+                if waiting.as_ref().map(|w| w.dependency) != Some(dependency) {
                     tracing::warn!(
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
+                        dependency,
                         topic = %message.origin.topic,
                         partition = message.origin.partition,
                         offset = message.origin.offset,
-                        error = %error,
-                        "transient failure; retrying"
+                        %error,
+                        "a dependency is unavailable; the partition waits until it is back"
                     );
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
+                    waiting = Some(Waiting::start(dependency, self.outages.as_ref()));
                 }
-                other => return other,
+                tokio::time::sleep(outage_wait).await;
+                outage_wait = (outage_wait * 2).min(self.policy.max_outage_backoff);
+                continue;
             }
+            let HandlerError::Transient(error) = error else {
+                return Err(error);
+            };
+            if attempt >= self.policy.max_attempts {
+                return Err(HandlerError::RetriesExhausted {
+                    attempts: attempt,
+                    last: error,
+                });
+            }
+            let wait = self.policy.backoff(attempt);
+            tracing::warn!(
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                topic = %message.origin.topic,
+                partition = message.origin.partition,
+                offset = message.origin.offset,
+                error = %error,
+                "transient failure; retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 }
@@ -123,7 +206,40 @@ mod tests {
             max_attempts,
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(40),
+            max_outage_backoff: Duration::from_millis(80),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unavailable_dependency_is_waited_out_without_bound_and_reported() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let reports: Arc<std::sync::Mutex<Vec<(&'static str, bool)>>> = Arc::default();
+        let seen = reports.clone();
+        let handler = Retry::new(
+            handler_fn(move |_| {
+                let counter = counter.clone();
+                async move {
+                    match counter.fetch_add(1, Ordering::SeqCst) {
+                        0..50 => Err(HandlerError::unavailable("database", "connection refused")),
+                        _ => Ok(()),
+                    }
+                }
+            }),
+            policy(3),
+        )
+        .with_outages(Arc::new(move |dependency, waiting| {
+            seen.lock().expect("lock").push((dependency, waiting));
+        }));
+        handler
+            .handle(&received("k", b"x"))
+            .await
+            .expect("waits past max_attempts until the database is back");
+        assert_eq!(calls.load(Ordering::SeqCst), 51);
+        assert_eq!(
+            *reports.lock().expect("lock"),
+            vec![("database", true), ("database", false)]
+        );
     }
 
     #[test]

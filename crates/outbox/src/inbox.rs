@@ -84,6 +84,34 @@ impl Inbox {
     }
 }
 
+/// A database failure as a handler's: the database unreachable (connection refused or lost,
+/// no connection to be had, the server shutting down or starting) is an unavailable
+/// dependency, waited out ([`HandlerError::unavailable`]); anything else transient.
+pub fn database_failure(error: sqlx::Error) -> HandlerError {
+    if database_unreachable(&error) {
+        HandlerError::unavailable("database", error)
+    } else {
+        HandlerError::transient(error)
+    }
+}
+
+/// Whether `error` says the database cannot be reached (rather than refusing a statement).
+pub fn database_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions; 57P01-03: shutting down, crashed, starting up;
+        // 53300: too many connections.
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
 /// What the inbox said about a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -176,7 +204,7 @@ impl<H> Idempotent<H> {
             .inbox
             .record(connection, id, &message.message)
             .await
-            .map_err(HandlerError::transient)?
+            .map_err(database_failure)?
         {
             Recorded::First => self.inner.handle(connection, message, value).await,
             Recorded::Duplicate => {
@@ -204,9 +232,9 @@ impl<H> Idempotent<H> {
     where
         H: TransactionalHandler<V>,
     {
-        let mut tx = self.pool.begin().await.map_err(HandlerError::transient)?;
+        let mut tx = self.pool.begin().await.map_err(database_failure)?;
         self.work(&mut tx, id, message, value).await?;
-        tx.commit().await.map_err(HandlerError::transient)
+        tx.commit().await.map_err(database_failure)
     }
 
     async fn handle_value<V: Clone>(&self, message: &Received, value: V) -> Result<(), HandlerError>

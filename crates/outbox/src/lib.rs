@@ -31,7 +31,10 @@ pub mod schema;
 pub mod tailing;
 
 pub use append::append;
-pub use inbox::{IdConflict, Idempotent, Inbox, Recorded, TransactionalHandler};
+pub use inbox::{
+    IdConflict, Idempotent, Inbox, Recorded, TransactionalHandler, database_failure,
+    database_unreachable,
+};
 pub use leader::while_leader;
 pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
 pub use saga::{

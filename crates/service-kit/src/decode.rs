@@ -15,7 +15,8 @@ use crate::inbound::Inbound;
 /// is the record's key field (`key-mismatch` otherwise: a message keyed otherwise may be on
 /// another partition than its entity's other messages, and overtake them).
 ///
-/// An unreachable registry is transient (retried); everything else is permanent, with
+/// An unreachable registry is an unavailable dependency (waited out); everything else is
+/// permanent, with
 /// [`DecodeError::reason`] or `type-mismatch` as the dead-letter reason.
 #[derive(Debug, Clone)]
 pub struct CatalogDecoder {
@@ -55,7 +56,8 @@ pub struct KeyMismatch {
 
 fn failure(error: DecodeError) -> HandlerError {
     if error.is_transient() {
-        HandlerError::transient(error)
+        // The registry is unreachable: waited out, never dead-lettered.
+        HandlerError::unavailable("schema-registry", error)
     } else {
         HandlerError::permanent(error.reason(), error)
     }

@@ -31,6 +31,11 @@ pub struct PartitionLabels {
     pub partition: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabels {
+    pub dependency: String,
+}
+
 /// The metrics every service has. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -41,6 +46,7 @@ pub struct Metrics {
     pub sagas_stalled: Gauge,
     pub outbox_failed: Gauge,
     pub inbox_rows: Gauge,
+    pub waiting_on_dependency: Family<DependencyLabels, Gauge>,
     pub consumer_lag: Family<PartitionLabels, Gauge>,
 }
 
@@ -98,6 +104,13 @@ impl Metrics {
             "Messages remembered as handled (the duplicate check), before they expire",
             inbox_rows.clone(),
         );
+        let waiting_on_dependency = Family::<DependencyLabels, Gauge>::default();
+        registry.register(
+            "waiting_on_dependency",
+            "Messages waiting for an unavailable dependency (database, schema-registry): each \
+             holds its partition until the dependency is back",
+            waiting_on_dependency.clone(),
+        );
         let consumer_lag = Family::<PartitionLabels, Gauge>::default();
         registry.register(
             "consumer_lag",
@@ -112,6 +125,7 @@ impl Metrics {
             sagas_stalled,
             outbox_failed,
             inbox_rows,
+            waiting_on_dependency,
             consumer_lag,
         }
     }

@@ -27,6 +27,10 @@ use crate::metrics::{Metrics, PartitionLabels};
 use crate::outgoing::Outgoing;
 use crate::settings::Settings;
 
+/// How long a handler waits for a database connection before it counts the database as
+/// unavailable.
+const DATABASE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often the outbox backlog gauge is refreshed.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -115,6 +119,10 @@ impl Service {
     ) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(instance.max_connections)
+            // A handler that cannot get a connection in this long finds the database
+            // unavailable (waited out, and readiness says so) instead of hanging for sqlx's
+            // default 30 s.
+            .acquire_timeout(DATABASE_ACQUIRE_TIMEOUT)
             .connect(settings.database.url.expose_secret())
             .await
             .context("connecting to the database (is the platform up? deploy/local/status)")?;
@@ -261,7 +269,8 @@ impl Service {
                             .grouped(instance.group_commit),
                     ),
                     RetryPolicy::default(),
-                ),
+                )
+                .with_outages(outage_reporter(&health, &metrics)),
                 metrics.clone(),
             ),
             publisher,
@@ -337,6 +346,35 @@ async fn expire_inbox(
         }
     }
     metrics.inbox_rows.set(0);
+}
+
+/// While messages wait for an unavailable dependency, readiness is 503 naming it and the
+/// `ftgo_waiting_on_dependency` gauge counts them; both clear when the last one is through.
+fn outage_reporter(health: &Health, metrics: &Metrics) -> messaging::OutageReporter {
+    let (health, gauge) = (health.clone(), metrics.waiting_on_dependency.clone());
+    // The count and the readiness change together, or a concurrent start and end could leave
+    // readiness saying the opposite of the count.
+    let turn = std::sync::Mutex::new(());
+    Arc::new(move |dependency: &'static str, waiting: bool| {
+        let _turn = turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let labels = crate::metrics::DependencyLabels {
+            dependency: dependency.to_owned(),
+        };
+        let gauge = gauge.get_or_create(&labels);
+        let now = if waiting {
+            gauge.inc() + 1
+        } else {
+            gauge.dec() - 1
+        };
+        if now > 0 {
+            health.not_ready(
+                dependency,
+                format!("unavailable: {now} messages wait for it (their partitions wait)"),
+            );
+        } else {
+            health.ready(dependency);
+        }
+    })
 }
 
 /// Sets the consumer-lag gauges from the runner's reports (the whole set each time).
