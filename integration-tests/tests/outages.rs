@@ -78,12 +78,19 @@ async fn handled_after(service: &TestService, id: uuid::Uuid) -> Result<()> {
         Ok(created(service, id).await.unwrap_or(false))
     })
     .await?;
-    wait_until("ready again", || async { Ok(readiness(service).await?.0 == 200) }).await?;
+    wait_until("ready again", || async {
+        Ok(readiness(service).await?.0 == 200)
+    })
+    .await?;
     let events = records_of("ftgo.restaurant.events", &id.to_string(), 1).await?;
     ensure!(events.len() == 1, "{} events", events.len());
     test_support::settle().await;
     let letters = records_of("ftgo.restaurant-service.dlt", &id.to_string(), 0).await?;
-    ensure!(letters.is_empty(), "dead-lettered during the outage: {:?}", letters[0].message.headers);
+    ensure!(
+        letters.is_empty(),
+        "dead-lettered during the outage: {:?}",
+        letters[0].message.headers
+    );
     Ok(())
 }
 

@@ -12,12 +12,15 @@
 //! - [`shutdown`]: a token cancelled by SIGTERM or Ctrl-C.
 //! - [`inbound`]: [`Inbound`], the typed messages of the topics a service consumes, and the
 //!   [`inbound!`] macro for a service that consumes several channels.
+//! - [`compensation`]: tombstones of compensated steps, so a step's command that comes after
+//!   its compensation (a replayed dead letter) is refused rather than take effect for good.
 //! - [`decode`]: [`CatalogDecoder`], the [`messaging::Decoder`] for our messages: Avro in the
 //!   Confluent wire format through the registry, each failure mapped to its dead-letter reason;
 //!   [`ChannelDecoder`], the same into an [`Inbound`] type.
 //! - [`outgoing`]: [`Outgoing`], events, commands and replies encoded and appended to the
 //!   outbox in the handler's transaction.
 
+pub mod compensation;
 pub mod decode;
 pub mod http;
 pub mod inbound;

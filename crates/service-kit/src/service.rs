@@ -130,6 +130,10 @@ impl Service {
         outbox::install(&pool)
             .await
             .context("installing the outbox")?;
+        sqlx::query(crate::compensation::COMPENSATIONS)
+            .execute(&pool)
+            .await
+            .context("creating the compensations table")?;
         let codec = Arc::new(Codec::for_catalog(&settings.schema_registry.url)?);
         let publisher = KafkaPublisher::new(
             &settings.kafka.bootstrap_servers,

@@ -13,7 +13,7 @@ use contracts::order::replies::{
 };
 use messaging::{HandlerError, Received};
 use outbox::TransactionalHandler;
-use service_kit::Outgoing;
+use service_kit::{Outgoing, compensation};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -101,6 +101,9 @@ impl Accounting {
         if let Some(existing) = authorization(tx, command.order_id).await? {
             return self.authorized_already(tx, cause, &command, existing).await;
         }
+        // An AuthorizeCard after its saga reversed the authorization it never got (a replayed
+        // dead letter): a hold now would never be released.
+        compensation::refuse_if_compensated(tx, command.order_id, "AuthorizeCard").await?;
         let account = account(tx, command.consumer_id).await?;
         match domain::authorize(account.as_ref(), command.consumer_id, &amount) {
             Decision::Authorize => {
@@ -239,6 +242,10 @@ impl Accounting {
                 reversed_at: now_ms(),
             };
             self.outgoing.event(tx, Some(cause), &event).await?;
+        } else if authorization(tx, command.order_id).await?.is_none() {
+            // Never authorized (AuthorizeCard dead-lettered, or still on its way): nothing to
+            // release now, and an AuthorizeCard that comes after this is refused.
+            compensation::remember(tx, command.order_id, "AuthorizeCard").await?;
         }
         let reply = ReverseAuthorizationSucceeded {
             order_id: command.order_id,

@@ -21,7 +21,7 @@ use contracts::order::replies::Reply;
 use contracts::order::replies::authorize_card_failed::AuthorizeCardFailure;
 use messaging::{Message, Received, header};
 use sqlx::PgPool;
-use test_support::{Client, Platform, TestService, records_of};
+use test_support::{Client, Platform, TestService, records_of, settle};
 use tokio::sync::MutexGuard;
 use uuid::Uuid;
 
@@ -388,5 +388,45 @@ async fn a_reversal_releases_the_hold_once_and_always_succeeds() -> Result<()> {
         reversed && held == 1,
         "reversed: {reversed}, {held} authorizations"
     );
+    harness.service.stop().await
+}
+
+/// A dead-lettered AuthorizeCard replayed after its saga reversed the authorization it never
+/// got: refused for good (`compensated`), with no hold on the card and no reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_after_its_compensation_is_refused_and_holds_nothing() -> Result<()> {
+    let harness = Harness::start().await?;
+    let consumer = harness.account().await?;
+    let command = authorize(Uuid::new_v4(), consumer, 900, "USD");
+    let key = command.order_id.to_string();
+    let reversal = harness.saga_command(&reverse(&command), "saga").await?;
+    harness.command(&reversal).await?;
+    let replies = records_of(REPLIES, &key, 1).await?;
+    ensure!(matches!(
+        harness.reply(&replies[0]).await?,
+        Reply::ReverseAuthorizationSucceeded(_)
+    ));
+    let late = harness
+        .saga_command(&command, "saga")
+        .await?
+        .with_header("ftgo_replay_of", "ftgo.accounting-service.dlt/0/0");
+    harness.command(&late).await?;
+    let letters = records_of(DEAD_LETTERS, &key, 1).await?;
+    ensure!(
+        letters[0].message.id() == late.id()
+            && letters[0].message.headers.get(header::dead_letter::REASON) == Some("compensated"),
+        "{:?}",
+        letters[0].message.headers
+    );
+    settle().await;
+    ensure!(
+        records_of(REPLIES, &key, 1).await?.len() == 1,
+        "the late command was answered"
+    );
+    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM authorizations WHERE order_id = $1")
+        .bind(command.order_id)
+        .fetch_one(harness.pool())
+        .await?;
+    ensure!(holds == 0, "{holds} authorizations for a compensated order");
     harness.service.stop().await
 }

@@ -37,6 +37,8 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::KitchenInbound;
+use service_kit::compensation;
+
 use crate::replica;
 use crate::ticket::{Refusal, Step, Ticket, TicketState};
 
@@ -117,6 +119,9 @@ impl Kitchen {
         if load(tx, order_id).await?.is_some() {
             return self.outgoing.reply(tx, cause, &succeeded).await;
         }
+        // A CreateTicket after its saga cancelled the ticket it never made (a replayed dead
+        // letter): a ticket now would be an orphan.
+        compensation::refuse_if_compensated(tx, order_id, "CreateTicket").await?;
         if let Some((reason, detail)) = invalid(tx, &command).await? {
             let failed = CreateTicketFailed {
                 order_id,
@@ -204,8 +209,12 @@ impl Kitchen {
     ) -> Result<(), HandlerError> {
         let order_id = command.order_id;
         // A compensation: with no ticket (CreateTicket failed, or never came) there is nothing
-        // to undo, and it succeeds.
-        if let Some(stored) = load(tx, order_id).await? {
+        // to undo, and it succeeds; a CreateTicket that comes after it is refused.
+        let stored = load(tx, order_id).await?;
+        if stored.is_none() {
+            compensation::remember(tx, order_id, "CreateTicket").await?;
+        }
+        if let Some(stored) = stored {
             let step = refused(
                 stored.ticket.cancel_create(),
                 &stored,

@@ -716,3 +716,45 @@ async fn a_menu_revision_replaces_the_replica_menu_and_an_older_menu_never_wins(
     );
     kitchen.service.stop().await
 }
+
+/// A dead-lettered CreateTicket replayed after its saga cancelled the ticket it never made:
+/// refused for good (`compensated`), with no ticket and no reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_ticket_after_its_compensation_is_refused_and_leaves_no_ticket() -> Result<()> {
+    let kitchen = Kitchen::start().await?;
+    let restaurant = kitchen.restaurant(&["samosa"]).await?;
+    let order = Uuid::new_v4();
+    kitchen
+        .command(&CancelCreateTicket { order_id: order })
+        .await?;
+    let replies = kitchen.replies(order, 1).await?;
+    ensure!(matches!(
+        replies[0].1,
+        Reply::CancelCreateTicketSucceeded(_)
+    ));
+    let late = messaging::command(
+        kitchen
+            .message(&create_ticket(order, restaurant, &[("samosa", 2)]))
+            .await?
+            .with_header("ftgo_replay_of", "ftgo.kitchen-service.dlt/0/0"),
+        REPLIES,
+    );
+    kitchen.client.publish(CreateTicket::TOPIC, &late).await?;
+    let letters = kitchen.dead_letters(order, 1).await?;
+    ensure!(
+        letters[0].message.id() == late.id()
+            && letters[0].message.headers.get(header::dead_letter::REASON) == Some("compensated"),
+        "{:?}",
+        letters[0].message.headers
+    );
+    settle().await;
+    ensure!(
+        kitchen.replies(order, 1).await?.len() == 1,
+        "the late command was answered"
+    );
+    ensure!(
+        kitchen.ticket(order).await?.is_none(),
+        "a ticket for a compensated order"
+    );
+    kitchen.service.stop().await
+}

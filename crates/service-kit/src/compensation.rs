@@ -1,0 +1,81 @@
+//! Tombstones of compensations. A saga participant asked to undo a step it never took (its
+//! command was dead-lettered, or is still on its way) has nothing to undo, and says so; but the
+//! step's command may still come later: a dead letter replayed after the saga compensated, or
+//! one that was slower than its compensation. Taking it then would leave an effect nobody ever
+//! undoes (a ticket for a rejected order, a hold on a card). So the participant remembers the
+//! compensation here, in the same transaction, and refuses the late command for good
+//! ([`REASON`], dead-lettered with [`AlreadyCompensated`]).
+
+use messaging::HandlerError;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The table, in every service's schema (created at start, like the outbox's).
+pub(crate) const COMPENSATIONS: &str = r"
+CREATE TABLE IF NOT EXISTS compensations (
+    order_id        uuid NOT NULL,
+    -- The step that was compensated before it was taken: `CreateTicket`, `AuthorizeCard`.
+    step            text NOT NULL,
+    compensated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (order_id, step)
+)";
+
+/// The dead-letter reason of a step's command that came after its compensation.
+pub const REASON: &str = "compensated";
+
+/// A step's command came after the saga compensated it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{step} for order {order_id} came after its saga compensated it (at {compensated_at}): \
+     refused, as its effect would never be undone"
+)]
+pub struct AlreadyCompensated {
+    pub step: String,
+    pub order_id: Uuid,
+    pub compensated_at: String,
+}
+
+/// Remembers, on the compensation's transaction, that `step` of `order_id` was compensated
+/// before it was taken.
+pub async fn remember(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    step: &'static str,
+) -> Result<(), HandlerError> {
+    sqlx::query(
+        "INSERT INTO compensations (order_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(step)
+    .execute(tx)
+    .await
+    .map_err(outbox::database_failure)?;
+    Ok(())
+}
+
+/// Refuses `step` of `order_id` for good if it was compensated before it was taken.
+pub async fn refuse_if_compensated(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    step: &'static str,
+) -> Result<(), HandlerError> {
+    let compensated_at: Option<String> = sqlx::query_scalar(
+        "SELECT compensated_at::text FROM compensations WHERE order_id = $1 AND step = $2",
+    )
+    .bind(order_id)
+    .bind(step)
+    .fetch_optional(tx)
+    .await
+    .map_err(outbox::database_failure)?;
+    match compensated_at {
+        None => Ok(()),
+        Some(compensated_at) => Err(HandlerError::permanent(
+            REASON,
+            AlreadyCompensated {
+                step: step.to_owned(),
+                order_id,
+                compensated_at,
+            },
+        )),
+    }
+}
