@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use outbox::TailingSettings;
-use outbox_common::{Leftovers, Run, TOTAL, terminate, wait_killed};
+use outbox_common::{Run, TOTAL, terminate, wait_killed};
 use test_support::unique_suffix;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +43,7 @@ async fn a_polling_relay_killed_after_kafka_acknowledged_makes_duplicates_that_h
     tokio::time::sleep(Duration::from_secs(2)).await; // the duplicates' deliveries
     terminate(&mut relay)?;
     terminate(&mut consumer)?;
-    let (on_topic, deliveries) = run.check(Leftovers::None).await?;
+    let (on_topic, deliveries) = run.check().await?;
     ensure!(
         on_topic >= TOTAL + 100,
         "{on_topic} records: the batch was not published twice"
@@ -70,7 +70,14 @@ async fn a_tailing_relay_killed_after_kafka_acknowledged_makes_duplicates_that_h
         format!("crash_pub_{suffix}"),
     );
     let settings = TailingSettings::new(&url, &slot, &publication);
-    outbox::create_slot(run.pool(), &settings).await?;
+    // The slot made whole before the rows are written: they come through its stream.
+    outbox::TailingRelay::new(
+        run.pool().clone(),
+        test_support::relay_publisher("crash-prepare")?,
+        settings.clone(),
+    )
+    .prepare()
+    .await?;
     run.write_all().await?;
     let mut consumer = run.consumer(None)?;
 
@@ -81,7 +88,9 @@ async fn a_tailing_relay_killed_after_kafka_acknowledged_makes_duplicates_that_h
     tokio::time::sleep(Duration::from_secs(2)).await;
     terminate(&mut relay)?;
     terminate(&mut consumer)?;
-    let (on_topic, deliveries) = run.check(Leftovers::Delivered).await?;
+    // Rows published before the kill and not deleted are deleted by the next session once its
+    // stream has passed them: nothing is left.
+    let (on_topic, deliveries) = run.check().await?;
     ensure!(
         on_topic > TOTAL,
         "{on_topic} records: nothing was published twice"
@@ -113,7 +122,7 @@ async fn a_consumer_killed_after_its_commit_gets_the_message_again_without_a_sec
     tokio::time::sleep(Duration::from_secs(2)).await;
     terminate(&mut consumer)?;
     terminate(&mut relay)?;
-    let (on_topic, deliveries) = run.check(Leftovers::None).await?;
+    let (on_topic, deliveries) = run.check().await?;
     ensure!(
         on_topic == TOTAL,
         "{on_topic} records: the relay duplicated without a crash"

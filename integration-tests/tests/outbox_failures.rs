@@ -1,8 +1,8 @@
-//! The polling relay under rows that can never be published, against the real Kafka and
+//! Both relays under rows that can never be published, against the real Kafka and
 //! PostgreSQL: such a row is moved aside with its reason, the other keys flow on, the later
 //! rows of its key wait (never published ahead of it), and the operator's retry and discard
 //! let the key go on in order. Every record of the topics is checked: each key's exact
-//! sequence.
+//! sequence. Each scenario runs with the polling relay and with the log-tailing relay.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use messaging::{Message, header};
 use outbox::failed::{self, Selection};
-use outbox::{OutboxError, PollingRelay, RelaySettings};
+use outbox::{OutboxError, PollingRelay, RelaySettings, TailingRelay, TailingSettings};
 use sqlx::PgPool;
-use test_support::{Platform, TestDatabase, TestTopic, relay_publisher, wait_until};
+use test_support::{Platform, TestDatabase, TestTopic, relay_publisher, unique_suffix, wait_until};
 use tokio_util::sync::CancellationToken;
 
 fn step(key: usize, sequence: u32, payload: Vec<u8>) -> Message {
@@ -36,12 +36,6 @@ fn incompressible(len: usize) -> Vec<u8> {
             state as u8
         })
         .collect()
-}
-
-async fn count(pool: &PgPool, table: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(pool)
-        .await?)
 }
 
 /// Each key's sequence numbers as the topic holds them, every record in order.
@@ -75,33 +69,97 @@ fn expect(sequences: &BTreeMap<String, Vec<u32>>, key: usize, wanted: &[u32]) ->
     Ok(())
 }
 
-/// Runs the relay in the background until the returned token is cancelled.
-fn relaying(
-    pool: &PgPool,
-    purpose: &str,
-) -> Result<(CancellationToken, tokio::task::JoinHandle<u64>)> {
-    let relay = PollingRelay::new(
-        pool.clone(),
-        relay_publisher(purpose)?,
-        RelaySettings {
-            batch_size: 500,
-            ..RelaySettings::default()
-        },
-    );
-    let stop = CancellationToken::new();
-    let running = tokio::spawn({
-        let stop = stop.clone();
-        async move { relay.run(stop.cancelled_owned()).await }
-    });
-    Ok((stop, running))
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Polling,
+    Tailing,
 }
 
-async fn settled(pool: &PgPool, outbox: i64, aside: i64) -> Result<()> {
+/// A relay running in the background.
+struct Relaying {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    slot: Option<TailingSettings>,
+    pool: PgPool,
+}
+
+impl Relaying {
+    async fn start(database: &TestDatabase, purpose: &str, kind: Kind) -> Result<Self> {
+        let pool = database.pool().clone();
+        let publisher = relay_publisher(purpose)?;
+        let stop = CancellationToken::new();
+        let until = stop.clone().cancelled_owned();
+        let (task, slot) = match kind {
+            Kind::Polling => {
+                let relay = PollingRelay::new(
+                    pool.clone(),
+                    publisher,
+                    RelaySettings {
+                        batch_size: 500,
+                        ..RelaySettings::default()
+                    },
+                );
+                let task = tokio::spawn(async move {
+                    relay.run(until).await;
+                });
+                (task, None)
+            }
+            Kind::Tailing => {
+                let suffix = unique_suffix();
+                let settings = TailingSettings::new(
+                    &database.url(),
+                    &format!("test_slot_{suffix}"),
+                    &format!("test_publication_{suffix}"),
+                );
+                let relay = TailingRelay::new(pool.clone(), publisher, settings.clone());
+                let task = tokio::spawn(async move {
+                    relay.run(until).await.expect("the tailing relay failed");
+                });
+                wait_until("the relay streams", || async {
+                    Ok(sqlx::query_scalar::<_, bool>(
+                        "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots
+                         WHERE slot_name = $1",
+                    )
+                    .bind(&settings.slot)
+                    .fetch_one(&pool)
+                    .await?)
+                })
+                .await?;
+                (task, Some(settings))
+            }
+        };
+        Ok(Self {
+            stop,
+            task,
+            slot,
+            pool,
+        })
+    }
+
+    async fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        self.task.await?;
+        if let Some(settings) = &self.slot {
+            outbox::drop_slot(&self.pool, settings).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits until `waiting` rows wait (in the outbox, or set aside behind a failed row) and
+/// `failed` rows are moved aside.
+async fn settled(pool: &PgPool, waiting: i64, failed: i64) -> Result<()> {
     wait_until(
-        &format!("{outbox} rows waiting in the outbox and {aside} moved aside"),
+        &format!("{waiting} rows waiting and {failed} moved aside"),
         || async {
-            Ok(count(pool, "outbox").await? == outbox
-                && count(pool, "outbox_failed").await? == aside)
+            let (now_waiting, now_failed): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM outbox)
+                        + (SELECT count(*) FROM outbox_failed WHERE waiting_behind IS NOT NULL),
+                        (SELECT count(*) FROM outbox_failed WHERE waiting_behind IS NULL)",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(now_waiting == waiting && now_failed == failed)
         },
     )
     .await
@@ -116,7 +174,20 @@ const PER_KEY: u32 = 50;
 /// bad rows, and nothing is republished in a loop. Then the operator creates the topic and
 /// retries (the key goes on in order), and discards the other (its key goes on without it).
 #[tokio::test]
-async fn a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() -> Result<()> {
+async fn polling_a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() -> Result<()>
+{
+    a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits(Kind::Polling).await
+}
+
+#[tokio::test]
+async fn tailing_a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() -> Result<()>
+{
+    a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits(Kind::Tailing).await
+}
+
+async fn a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits(
+    kind: Kind,
+) -> Result<()> {
     let database = TestDatabase::create().await?;
     let pool = database.pool();
     outbox::install(pool).await?;
@@ -140,6 +211,7 @@ async fn a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() 
     );
     tx.rollback().await?;
 
+    let relay = Relaying::start(&database, "bad-rows", kind).await?;
     for sequence in 0..PER_KEY {
         let mut tx = pool.begin().await?;
         for key in 0..KEYS {
@@ -166,7 +238,6 @@ async fn a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() 
         tx.commit().await?;
     }
 
-    let (stop, running) = relaying(pool, "bad-rows")?;
     let waiting_bad = i64::from(PER_KEY - bad_at - 1);
     let waiting_big = i64::from(PER_KEY - big_at - 1);
     settled(pool, waiting_bad + waiting_big, 2).await?;
@@ -220,9 +291,7 @@ async fn a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() 
     for key in 2..KEYS {
         expect(&published, key, &whole)?;
     }
-    stop.cancel();
-    running.await?;
-    Ok(())
+    relay.stop().await
 }
 
 /// A record the broker itself refuses (larger than the topic's `max.message.bytes`, though
@@ -231,9 +300,20 @@ async fn a_row_that_can_never_be_published_moves_aside_and_only_its_key_waits() 
 /// the key's records stop exactly before the refused one. Raising the topic's limit and
 /// retrying publishes the rest of the key in order.
 #[tokio::test]
-async fn a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_first() -> Result<()>
-{
-    integration_tests::init_logging();
+async fn polling_a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_first()
+-> Result<()> {
+    a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_first(Kind::Polling).await
+}
+
+#[tokio::test]
+async fn tailing_a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_first()
+-> Result<()> {
+    a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_first(Kind::Tailing).await
+}
+
+async fn a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_first(
+    kind: Kind,
+) -> Result<()> {
     const KEYS: usize = 20;
     const PER_KEY: u32 = 30;
     let database = TestDatabase::create().await?;
@@ -246,6 +326,7 @@ async fn a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_f
     )
     .await?;
     let (refused_key, refused_at) = (3, 5);
+    let relay = Relaying::start(&database, "refused", kind).await?;
     for sequence in 0..PER_KEY {
         let mut tx = pool.begin().await?;
         for key in 0..KEYS {
@@ -259,7 +340,6 @@ async fn a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_f
         tx.commit().await?;
     }
 
-    let (stop, running) = relaying(pool, "refused")?;
     let waiting = i64::from(PER_KEY - refused_at - 1);
     settled(pool, waiting, 1).await?;
     let published = sequences(topic.name())?;
@@ -281,7 +361,5 @@ async fn a_record_the_broker_refuses_never_lets_a_later_record_of_its_key_show_f
     for key in 0..KEYS {
         expect(&published, key, &whole)?;
     }
-    stop.cancel();
-    running.await?;
-    Ok(())
+    relay.stop().await
 }

@@ -11,7 +11,7 @@ use anyhow::Result;
 use integration_tests::Effects;
 use kafka::{ConsumerRunner, ConsumerSettings};
 use outbox::{Idempotent, PollingRelay, RelaySettings};
-use outbox_common::{Leftovers, Run, TOTAL, local, write_through_outages};
+use outbox_common::{Run, TOTAL, local, write_through_outages};
 use test_support::Platform;
 use tokio_util::sync::CancellationToken;
 
@@ -59,7 +59,7 @@ async fn postgres_and_the_broker_restart_mid_run_and_every_message_has_one_effec
     stop.cancel();
     let published = relaying.await?;
     let summary = consuming.await??;
-    let (on_topic, _) = run.check(Leftovers::None).await?;
+    let (on_topic, _) = run.check().await?;
     println!(
         "restarts of PostgreSQL and Kafka mid-run: {published} published, {on_topic} records, {} handled ({} retries), {TOTAL} effects",
         summary.handled, summary.retries

@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use kafka::KafkaPublisher;
 use messaging::{Message, Received, header};
 use outbox::{TailingRelay, TailingSettings};
 use sqlx::PgPool;
-use test_support::{Platform, TestDatabase, TestTopic, read_records, unique_suffix};
+use test_support::{TestDatabase, TestTopic, read_records, unique_suffix};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -43,15 +42,24 @@ impl Running {
 }
 
 async fn start(database: &TestDatabase, settings: &TailingSettings) -> Result<Running> {
-    // The slot must exist before messages are written, or they predate its stream.
-    outbox::create_slot(database.pool(), settings).await?;
-    let publisher = KafkaPublisher::new(&Platform::from_env().bootstrap_servers, "tailing-test")?;
+    let publisher = test_support::relay_publisher("tailing-test")?;
     let relay = TailingRelay::new(database.pool().clone(), publisher, settings.clone());
     let stop = CancellationToken::new();
     let task = tokio::spawn({
         let stop = stop.clone();
         async move { relay.run(stop.cancelled_owned()).await }
     });
+    // Streaming: the relay first publishes what the table holds, then reads the slot.
+    test_support::wait_until("the relay streams", || async {
+        Ok(sqlx::query_scalar::<_, bool>(
+            "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots
+             WHERE slot_name = $1",
+        )
+        .bind(&settings.slot)
+        .fetch_one(database.pool())
+        .await?)
+    })
+    .await?;
     Ok(Running { stop, task })
 }
 
@@ -215,6 +223,63 @@ async fn an_idle_outbox_does_not_hold_back_the_wal() -> Result<()> {
         "the slot lags {lag} bytes behind an idle outbox"
     );
     println!("idle outbox: the slot confirmed up to {lag} bytes behind the WAL written");
+    outbox::drop_slot(pool, &settings).await?;
+    Ok(())
+}
+
+/// A slot that is gone (dropped by someone, or invalidated) is made again, and the rows
+/// appended while it was gone, which its stream never brings, are published first, in order,
+/// whatever their age; nothing unpublished is deleted.
+#[tokio::test]
+async fn rows_appended_while_the_slot_was_gone_are_published_in_order() -> Result<()> {
+    const KEYS: u32 = 10;
+    let database = database().await?;
+    let pool = database.pool();
+    let topic = TestTopic::create("tailing_slot_gone", 3).await?;
+    let settings = settings(&database);
+    let relay = start(&database, &settings).await?;
+    for sequence in 0..10 {
+        for key in 0..KEYS {
+            append_committed(pool, topic.name(), &step(&format!("order-{key}"), sequence)).await?;
+        }
+    }
+    read_records(topic.name(), 100, Duration::from_secs(30)).await?;
+    relay.stop().await?;
+    sqlx::query("SELECT pg_drop_replication_slot($1)")
+        .bind(&settings.slot)
+        .execute(pool)
+        .await?;
+    for sequence in 10..30 {
+        for key in 0..KEYS {
+            append_committed(pool, topic.name(), &step(&format!("order-{key}"), sequence)).await?;
+        }
+    }
+    // Older than the hour after which the relay used to sweep rows away unpublished.
+    sqlx::query("UPDATE outbox SET created_at = created_at - interval '2 hours'")
+        .execute(pool)
+        .await?;
+    let relay = start(&database, &settings).await?;
+    for sequence in 30..40 {
+        for key in 0..KEYS {
+            append_committed(pool, topic.name(), &step(&format!("order-{key}"), sequence)).await?;
+        }
+    }
+    let records = read_records(topic.name(), 400, Duration::from_secs(30)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    relay.stop().await?;
+    let all = read_records(topic.name(), 400, Duration::from_secs(30)).await?;
+    ensure!(
+        all.len() == records.len() && all.len() == 400,
+        "{} records",
+        all.len()
+    );
+    for (key, sequence) in sequences(&records)? {
+        ensure!(
+            sequence == (0..40).collect::<Vec<_>>(),
+            "{key}: {sequence:?}"
+        );
+    }
+    wait_until_empty(pool).await?;
     outbox::drop_slot(pool, &settings).await?;
     Ok(())
 }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
-use messaging::{Delivery, Message, PublishError, Publisher, Received, handler_fn};
+use messaging::{
+    Delivery, Message, PublishError, Publisher, Received, TransactionalPublisher, handler_fn,
+};
 use outbox::{PollingRelay, RelayOutcome, RelaySettings, TailingRelay, TailingSettings};
 use sqlx::PgPool;
 use test_support::{Platform, TestDatabase, TestTopic, unique_group};
@@ -256,18 +258,54 @@ enum Relay {
     Tailing(TailingRelay<Counting>),
 }
 
-/// Counts acknowledged publications, so the tailing relay's progress can be timed.
+/// Counts published messages (acknowledged, and committed with their Kafka transaction), so
+/// the tailing relay's progress can be timed.
 #[derive(Clone)]
 struct Counting {
     inner: KafkaPublisher,
     acknowledged: Arc<AtomicUsize>,
+    /// Acknowledged in the open transaction.
+    pending: Arc<AtomicUsize>,
+}
+
+impl Counting {
+    fn new(inner: KafkaPublisher, acknowledged: Arc<AtomicUsize>) -> Self {
+        Self {
+            inner,
+            acknowledged,
+            pending: Arc::default(),
+        }
+    }
 }
 
 impl Publisher for Counting {
     async fn publish(&self, topic: &str, message: &Message) -> Result<Delivery, PublishError> {
         let delivery = self.inner.publish(topic, message).await?;
-        self.acknowledged.fetch_add(1, Ordering::Relaxed);
+        self.pending.fetch_add(1, Ordering::Relaxed);
         Ok(delivery)
+    }
+}
+
+impl TransactionalPublisher for Counting {
+    async fn check(&self, topic: &str, message: &Message) -> Result<(), PublishError> {
+        self.inner.check(topic, message).await
+    }
+
+    async fn begin(&self) -> Result<(), PublishError> {
+        self.pending.store(0, Ordering::Relaxed);
+        self.inner.begin().await
+    }
+
+    async fn commit(&self) -> Result<(), PublishError> {
+        self.inner.commit().await?;
+        let committed = self.pending.swap(0, Ordering::Relaxed);
+        self.acknowledged.fetch_add(committed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn abort(&self) -> Result<(), PublishError> {
+        self.pending.store(0, Ordering::Relaxed);
+        self.inner.abort().await
     }
 }
 
@@ -276,10 +314,10 @@ impl Publisher for Counting {
 /// acknowledgement.
 async fn tailing_rate(pool: &PgPool, settings: &TailingSettings, count: usize) -> Result<f64> {
     let acknowledged = Arc::new(AtomicUsize::new(0));
-    let publisher = Counting {
-        inner: KafkaPublisher::new(&Platform::from_env().bootstrap_servers, "bench-tailing")?,
-        acknowledged: acknowledged.clone(),
-    };
+    let publisher = Counting::new(
+        test_support::relay_publisher("bench-tailing")?,
+        acknowledged.clone(),
+    );
     let relay = TailingRelay::new(pool.clone(), publisher, settings.clone());
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
@@ -307,7 +345,6 @@ async fn main() -> Result<()> {
     let pool = database.pool().clone();
     outbox::install(&pool).await?;
     let platform = Platform::from_env();
-    let publisher = KafkaPublisher::new(&platform.bootstrap_servers, "bench-relay")?;
     // The polling relay publishes each batch in a Kafka transaction, as the services' does.
     let transactional = KafkaPublisher::transactional(
         &platform.bootstrap_servers,
@@ -327,15 +364,21 @@ async fn main() -> Result<()> {
 
     // Tailing: the slot first, then fill, then read the stream.
     let settings = TailingSettings::new(&database.url(), "bench_slot", "bench_publication");
-    outbox::create_slot(&pool, &settings).await?;
+    TailingRelay::new(
+        pool.clone(),
+        test_support::relay_publisher("bench-tailing-prepare")?,
+        settings.clone(),
+    )
+    .prepare()
+    .await?;
     append_rate(&pool, topic.name(), MESSAGES).await?;
     let tailed = tailing_rate(&pool, &settings, MESSAGES).await?;
     let tailing = TailingRelay::new(
         pool.clone(),
-        Counting {
-            inner: publisher,
-            acknowledged: Arc::default(),
-        },
+        Counting::new(
+            test_support::relay_publisher("bench-tailing-latency")?,
+            Arc::default(),
+        ),
         settings.clone(),
     );
     let tailing_latency = latency(&pool, Relay::Tailing(tailing)).await?;

@@ -9,8 +9,18 @@
 //! - [`discard`]: the row is dropped for good and its key's waiting rows flow on.
 //!
 //! Rows without a key have no order to keep: nothing waits behind them.
+//!
+//! The waiting rows stay in the outbox for the polling relay, which skips their key; the
+//! log-tailing relay, whose stream moves past them, sets them aside here too, behind the failed
+//! row (`waiting_behind`). Retrying or discarding a failed row puts the rows that waited behind
+//! it back into the outbox, in their order, in the same transaction. Both take the key's
+//! advisory lock, which a relay holds while it sets rows aside, so a row is never left waiting
+//! behind a failed row that is gone.
 
 use sqlx::{PgConnection, PgPool, Row};
+
+/// The advisory-lock namespace (first key) of the per-key locks of relays and operators.
+pub(crate) const KEY_LOCKS: i32 = 0x0f7_0b0;
 
 use crate::OutboxError;
 
@@ -29,12 +39,12 @@ pub struct FailedRow {
     /// When it was appended and when it was moved aside (RFC 3339, the database's clock).
     pub created_at: String,
     pub failed_at: String,
-    /// Rows of the same key waiting behind it in the outbox.
+    /// Rows of the same key waiting behind it (in the outbox, or set aside behind it).
     pub waiting: i64,
 }
 
 /// Moves the rows at `positions` from the outbox to `outbox_failed` with their reasons, on the
-/// relay's claiming transaction.
+/// relay's claiming transaction (or any other).
 pub(crate) async fn move_aside(
     connection: &mut PgConnection,
     refused: &[(i64, String)],
@@ -73,8 +83,10 @@ pub async fn list(pool: &PgPool) -> Result<Vec<FailedRow>, OutboxError> {
                       AS created_at,
                   to_char(f.failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
                       AS failed_at,
-                  (SELECT count(*) FROM outbox o WHERE o.key = f.key) AS waiting
-           FROM outbox_failed f ORDER BY f.position"#,
+                  (SELECT count(*) FROM outbox o WHERE o.key = f.key)
+                  + (SELECT count(*) FROM outbox_failed w
+                     WHERE w.key = f.key AND w.waiting_behind IS NOT NULL) AS waiting
+           FROM outbox_failed f WHERE f.waiting_behind IS NULL ORDER BY f.position"#,
     )
     .fetch_all(pool)
     .await?;
@@ -98,9 +110,11 @@ pub async fn list(pool: &PgPool) -> Result<Vec<FailedRow>, OutboxError> {
 
 /// How many rows are moved aside (the `ftgo_outbox_failed` gauge).
 pub async fn count(pool: &PgPool) -> Result<i64, OutboxError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM outbox_failed")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM outbox_failed WHERE waiting_behind IS NULL")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// Which rows an operator's command is about.
@@ -119,32 +133,127 @@ impl Selection {
     }
 }
 
-/// Puts the selected rows back into the outbox at their own positions, so each is published
-/// before the rows of its key that waited behind it. Returns how many went back. Mend the
-/// cause first: a row that fails again is moved aside again.
-pub async fn retry(pool: &PgPool, which: &Selection) -> Result<u64, OutboxError> {
-    let moved = sqlx::query(
-        "WITH moved AS (
-             DELETE FROM outbox_failed WHERE $1::bigint[] IS NULL OR position = ANY($1)
+/// The selected failed rows' keys, locked (in a stable order) for the rest of `tx`.
+async fn lock_keys(tx: &mut PgConnection, which: &Selection) -> Result<(), OutboxError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($2, hashtext(key)) FROM (
+             SELECT DISTINCT key FROM outbox_failed
+             WHERE waiting_behind IS NULL AND key IS NOT NULL
+               AND ($1::bigint[] IS NULL OR position = ANY($1))
+             ORDER BY key
+         ) keys",
+    )
+    .bind(which.positions())
+    .bind(KEY_LOCKS)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts the rows set aside to wait behind failed rows that are gone back into the outbox, at
+/// their positions and in their order.
+async fn release_waiting(tx: &mut PgConnection) -> Result<(), OutboxError> {
+    sqlx::query(
+        "WITH released AS (
+             DELETE FROM outbox_failed w
+             WHERE w.waiting_behind IS NOT NULL AND NOT EXISTS (
+                 SELECT FROM outbox_failed f WHERE f.key = w.key AND f.waiting_behind IS NULL)
              RETURNING position, message_id, topic, key, headers, payload, created_at
          )
          INSERT INTO outbox (position, message_id, topic, key, headers, payload, created_at)
          OVERRIDING SYSTEM VALUE
-         SELECT position, message_id, topic, key, headers, payload, created_at FROM moved",
+         SELECT position, message_id, topic, key, headers, payload, created_at FROM released
+         ORDER BY position",
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts the selected failed rows back into the outbox at their own positions, so each is
+/// published before the rows of its key that waited behind it (which go back too). Returns
+/// how many failed rows went back. Mend the cause first: a row that fails again is moved
+/// aside again.
+pub async fn retry(pool: &PgPool, which: &Selection) -> Result<u64, OutboxError> {
+    let mut tx = pool.begin().await?;
+    lock_keys(&mut tx, which).await?;
+    let moved = sqlx::query(
+        "WITH moved AS (
+             DELETE FROM outbox_failed
+             WHERE waiting_behind IS NULL AND ($1::bigint[] IS NULL OR position = ANY($1))
+             RETURNING position, message_id, topic, key, headers, payload, created_at
+         )
+         INSERT INTO outbox (position, message_id, topic, key, headers, payload, created_at)
+         OVERRIDING SYSTEM VALUE
+         SELECT position, message_id, topic, key, headers, payload, created_at FROM moved
+         ORDER BY position",
     )
     .bind(which.positions())
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    release_waiting(&mut tx).await?;
+    tx.commit().await?;
     Ok(moved.rows_affected())
 }
 
-/// Drops the selected rows for good: their messages are never published, and the rows of
-/// their keys that waited flow on. Returns how many were dropped.
+/// Drops the selected failed rows for good: their messages are never published, and the rows
+/// of their keys that waited flow on. Returns how many were dropped.
 pub async fn discard(pool: &PgPool, which: &Selection) -> Result<u64, OutboxError> {
-    let dropped =
-        sqlx::query("DELETE FROM outbox_failed WHERE $1::bigint[] IS NULL OR position = ANY($1)")
-            .bind(which.positions())
-            .execute(pool)
-            .await?;
+    let mut tx = pool.begin().await?;
+    lock_keys(&mut tx, which).await?;
+    let dropped = sqlx::query(
+        "DELETE FROM outbox_failed
+         WHERE waiting_behind IS NULL AND ($1::bigint[] IS NULL OR position = ANY($1))",
+    )
+    .bind(which.positions())
+    .execute(&mut *tx)
+    .await?;
+    release_waiting(&mut tx).await?;
+    tx.commit().await?;
     Ok(dropped.rows_affected())
+}
+
+/// Sets the outbox rows at `positions` (all of key `key`) aside to wait behind the key's failed
+/// row, if it still has one (the key's lock held meanwhile). `false`: the key has no failed row
+/// any more (it was retried or discarded), and the rows stay in the outbox.
+pub(crate) async fn set_waiting(
+    pool: &PgPool,
+    key: &str,
+    positions: &[i64],
+) -> Result<bool, OutboxError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(KEY_LOCKS)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    let head: Option<i64> = sqlx::query_scalar(
+        "SELECT min(position) FROM outbox_failed WHERE key = $1 AND waiting_behind IS NULL",
+    )
+    .bind(key)
+    .fetch_one(&mut *tx)
+    .await?;
+    let Some(head) = head else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    sqlx::query(
+        "WITH moved AS (
+             DELETE FROM outbox WHERE position = ANY($1) AND key = $2
+             RETURNING position, message_id, topic, key, headers, payload, created_at
+         )
+         INSERT INTO outbox_failed
+             (position, message_id, topic, key, headers, payload, created_at, reason,
+              waiting_behind)
+         SELECT position, message_id, topic, key, headers, payload, created_at,
+                'waits behind position ' || $3, $3
+         FROM moved",
+    )
+    .bind(positions)
+    .bind(key)
+    .bind(head)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

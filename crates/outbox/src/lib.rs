@@ -20,6 +20,7 @@
 //!   service uses: one transaction for the duplicate check, the state change and the outbox.
 
 pub mod append;
+mod batch;
 pub mod failed;
 mod group;
 pub mod inbox;

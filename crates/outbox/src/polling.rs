@@ -35,17 +35,15 @@
 use std::future::Future;
 use std::time::Duration;
 
-use std::collections::HashSet;
-
-use messaging::{Message, PublishError, TransactionalPublisher};
+use messaging::{Message, TransactionalPublisher};
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Row as _};
 
 use crate::OutboxError;
 use crate::append::headers_from_json;
+use crate::batch::{self, Published, Row};
 
-/// The advisory-lock namespace (first key) of the relays' per-key locks.
-const KEY_LOCKS: i32 = 0x0f7_0b0;
+use crate::failed::KEY_LOCKS;
 
 const CLAIM: &str = r"
 WITH writing AS (
@@ -153,13 +151,6 @@ pub struct PollingRelay<P> {
     settings: RelaySettings,
 }
 
-/// A claimed row.
-struct Claimed {
-    position: i64,
-    topic: String,
-    message: Message,
-}
-
 impl<P: TransactionalPublisher> PollingRelay<P> {
     /// A relay of `pool`'s outbox. It opens connections of its own with the same options (see
     /// [`RELAY_SESSION`]), on first use: one to claim, one to listen for appends.
@@ -191,7 +182,7 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let headers: String = row.try_get("headers")?;
-            claimed.push(Claimed {
+            claimed.push(Row {
                 position: row.try_get("position")?,
                 topic: row.try_get("topic")?,
                 message: Message {
@@ -201,54 +192,17 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
                 },
             });
         }
-
-        // Rows that can never be published, and the keys that wait behind them.
-        let mut refused: Vec<(i64, String)> = Vec::new();
-        let mut stopped: HashSet<&str> = HashSet::new();
-        let mut sendable: Vec<&Claimed> = Vec::with_capacity(claimed.len());
-        for row in &claimed {
-            let key = row.message.key.as_deref();
-            if key.is_some_and(|key| stopped.contains(key)) {
-                continue;
+        let Published {
+            published, refused, ..
+        } = match batch::publish(&self.publisher, &claimed).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // Nothing refused for good: the claim rolls back as a whole and the batch is
+                // tried again (its aborted records are invisible).
+                tx.rollback().await?;
+                return Err(error.into());
             }
-            match self.publisher.check(&row.topic, &row.message).await {
-                Ok(()) => sendable.push(row),
-                Err(error) if error.is_permanent() => {
-                    refused.push((row.position, error.detail));
-                    stopped.extend(key);
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-
-        let mut published: Vec<i64> = Vec::with_capacity(sendable.len());
-        match self.publish(&sendable).await {
-            Ok(()) => published.extend(sendable.iter().map(|row| row.position)),
-            Err(failures) => {
-                let fenced = failures.iter().any(|(_, e)| e.is_fenced());
-                let refusal = failures.iter().any(|(_, e)| e.is_permanent());
-                if fenced || !refusal {
-                    // Nothing refused for good: the claim rolls back as a whole and the batch
-                    // is tried again (its aborted records are invisible).
-                    tx.rollback().await?;
-                    let (_, error) = failures
-                        .into_iter()
-                        .find(|(_, e)| e.is_fenced() || !fenced)
-                        .expect("a failed batch has a failure");
-                    return Err(error.into());
-                }
-                if let [row] = sendable.as_slice() {
-                    let (_, error) = failures.into_iter().next().expect("one failure");
-                    refused.push((row.position, error.detail));
-                } else {
-                    // The broker refuses whole record batches, so rows that share a
-                    // partition with a bad one fail with it. Which row is bad is told by
-                    // publishing them one at a time, in order, stopping a key at its refusal.
-                    self.isolate(&sendable, &mut published, &mut refused)
-                        .await?;
-                }
-            }
-        }
+        };
         if !published.is_empty() {
             sqlx::query("DELETE FROM outbox WHERE position = ANY($1)")
                 .bind(&published)
@@ -276,88 +230,6 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
                 published: published.len(),
             }
         })
-    }
-
-    /// Publishes `rows` one per Kafka transaction, in order, after a batch of them was refused:
-    /// a row refused alone is refused for good, and the later rows of its key are left
-    /// waiting. Stops at the first other failure; what was published so far stays published.
-    async fn isolate(
-        &self,
-        rows: &[&Claimed],
-        published: &mut Vec<i64>,
-        refused: &mut Vec<(i64, String)>,
-    ) -> Result<(), OutboxError> {
-        /// Tries per row: right after a refusal the producer renews its epoch, and a record
-        /// sent meanwhile can be purged from its queue.
-        const TRIES: u32 = 5;
-        let mut stopped: HashSet<&str> = HashSet::new();
-        for row in rows {
-            let key = row.message.key.as_deref();
-            if key.is_some_and(|key| stopped.contains(key)) {
-                continue;
-            }
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                match self.publish(&[row]).await {
-                    Ok(()) => {
-                        published.push(row.position);
-                        break;
-                    }
-                    Err(mut failures) => {
-                        let (_, error) = failures.remove(0);
-                        if error.is_permanent() {
-                            refused.push((row.position, error.detail));
-                            stopped.extend(key);
-                            break;
-                        }
-                        if error.is_fenced() || tries >= TRIES {
-                            tracing::warn!(%error, "publishing a refused batch row by row failed");
-                            return Ok(());
-                        }
-                        tokio::time::sleep(Duration::from_millis(100) * tries).await;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Publishes `rows` in one Kafka transaction: all of them visible, or (after any failure)
-    /// none, with the failures of the rows that failed.
-    async fn publish<'a>(
-        &self,
-        rows: &[&'a Claimed],
-    ) -> Result<(), Vec<(&'a Claimed, PublishError)>> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        if let Err(error) = self.publisher.begin().await {
-            return Err(vec![(rows[0], error)]);
-        }
-        // All sent at once, in order: the idempotent producer keeps each partition's order.
-        let sends = rows
-            .iter()
-            .map(|row| self.publisher.publish(&row.topic, &row.message));
-        let failures: Vec<(&Claimed, PublishError)> = futures::future::join_all(sends)
-            .await
-            .into_iter()
-            .zip(rows)
-            .filter_map(|(delivered, row)| delivered.err().map(|error| (*row, error)))
-            .collect();
-        if failures.is_empty() {
-            match self.publisher.commit().await {
-                Ok(()) => return Ok(()),
-                Err(error) => {
-                    let _ = self.publisher.abort().await;
-                    return Err(vec![(rows[0], error)]);
-                }
-            }
-        }
-        if let Err(error) = self.publisher.abort().await {
-            tracing::warn!(%error, "aborting the failed batch's transaction failed");
-        }
-        Err(failures)
     }
 
     /// Relays until `shutdown` completes: a full batch is followed by the next at once, less

@@ -25,8 +25,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 /// Outbox rows that can never be published as they are (their topic does not exist, the
 /// broker refuses them), moved aside by a relay with the reason. Later rows of the same key
-/// stay in the outbox until the row is retried or discarded ([`crate::failed`]): a key's
-/// order is never broken to get past a bad row. `position` is the row's place in the outbox,
+/// wait until the row is retried or discarded ([`crate::failed`]): a key's order is never
+/// broken to get past a bad row. They wait in the outbox (polling relay) or here, behind it
+/// (log-tailing relay). `position` is the row's place in the outbox,
 /// which a retry gives back to it.
 pub const OUTBOX_FAILED: &str = r"
 CREATE TABLE IF NOT EXISTS outbox_failed (
@@ -38,7 +39,21 @@ CREATE TABLE IF NOT EXISTS outbox_failed (
     payload       bytea NOT NULL,
     created_at    timestamptz NOT NULL,
     failed_at     timestamptz NOT NULL DEFAULT now(),
-    reason        text NOT NULL
+    reason        text NOT NULL,
+    -- NULL for a row that failed; for a later row of its key that the log-tailing relay set
+    -- aside to wait (it cannot leave it in the outbox: its stream has moved past it), the
+    -- failed row's position.
+    waiting_behind bigint
+)";
+
+/// The replication slots a log-tailing relay has made whole: every outbox row committed
+/// before the slot's stream began was published (from the table) when the relay first used it.
+/// A slot without a row here (new, made again after it was invalidated or dropped, or made by
+/// someone else) gets its table published first.
+pub const OUTBOX_SLOTS: &str = r"
+CREATE TABLE IF NOT EXISTS outbox_slots (
+    slot   text PRIMARY KEY,
+    since  timestamptz NOT NULL DEFAULT now()
 )";
 
 const OUTBOX_FAILED_KEY_INDEX: &str =
@@ -120,6 +135,7 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
         OUTBOX_VACUUM,
         OUTBOX_FAILED,
         OUTBOX_FAILED_KEY_INDEX,
+        OUTBOX_SLOTS,
         INBOX,
         INBOX_UPGRADE,
         INBOX_EXPIRY_INDEX,

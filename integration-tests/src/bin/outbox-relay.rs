@@ -74,7 +74,8 @@ impl Publisher for CrashAfter {
 }
 
 /// In a Kafka transaction, messages are on the topic for readers once it commits: the crash
-/// comes after the commit that reaches the limit, before the relay deletes the batch's rows.
+/// comes after the commit that reaches the limit, before the relay deletes the batch's rows
+/// (polling) or confirms its position (log tailing).
 impl TransactionalPublisher for CrashAfter {
     async fn check(&self, topic: &str, message: &Message) -> Result<(), PublishError> {
         self.inner.check(topic, message).await
@@ -113,12 +114,7 @@ async fn main() -> Result<()> {
         // The slot or the database names the outbox: one transactional id per outbox.
         _ => format!("outbox-relay-{}", args.last().map_or("", String::as_str)),
     };
-    // The log-tailing relay publishes without Kafka transactions (yet).
-    let producer = if args.first().is_some_and(|mode| mode == "tailing") {
-        KafkaPublisher::new(&bootstrap, "outbox-relay")?
-    } else {
-        KafkaPublisher::transactional(&bootstrap, "outbox-relay", &transactional_id)?
-    };
+    let producer = KafkaPublisher::transactional(&bootstrap, "outbox-relay", &transactional_id)?;
     let publisher = CrashAfter::new(producer, Arc::default(), limit);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let shutdown = async move {
