@@ -8,9 +8,6 @@
 mod stack;
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -21,6 +18,7 @@ use contracts::restaurant::commands::CreateRestaurant;
 use contracts::restaurant::commands::create_restaurant::Address;
 use integration_tests::flow::{ORDER_TOPICS, Recorder, short_type};
 use messaging::Received;
+use stack::processes::ServiceProcesses;
 use stack::{World, menu, order, wait_until};
 use test_support::{
     Client, Platform, TestDatabase, service_topics, start_group_at_end, unique_group,
@@ -89,82 +87,6 @@ impl Expected {
     }
 }
 
-/// One service's instances (processes) and what they share: group and database.
-struct ServiceProcesses {
-    name: &'static str,
-    group: String,
-    database: TestDatabase,
-    instances: Vec<(u16, Child)>,
-    logs: PathBuf,
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-impl ServiceProcesses {
-    fn spawn(&self, index: usize) -> Result<(u16, Child)> {
-        let port = free_port()?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.logs.join(format!("{}-{index}.log", self.name)))?;
-        let child = Command::new(env!("CARGO_BIN_EXE_ftgo-service"))
-            .args([self.name, &self.group])
-            .env("FTGO_DATABASE__URL", self.database.url())
-            // The service's own variable wins over the shared one (deploy/local/env sets it).
-            .env(
-                service_kit::Settings::own_database_variable(self.name),
-                self.database.url(),
-            )
-            .env("FTGO_HTTP__PORT", port.to_string())
-            .env("RUST_LOG", "warn")
-            // This test is about losing nothing and doing nothing twice when instances die, not
-            // about deadlines: on a loaded machine a reply can take longer than the default 30 s,
-            // and the saga would (rightly) give up on it and reject the order.
-            .env("FTGO_SAGA__REPLY_TIMEOUT_MS", "600000")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {} #{index}", self.name))?;
-        Ok((port, child))
-    }
-
-    async fn wait_ready(port: u16) -> Result<()> {
-        wait_until(Duration::from_secs(60), || async move {
-            Ok(reqwest_ready(port).await)
-        })
-        .await
-    }
-}
-
-async fn reqwest_ready(port: u16) -> bool {
-    // A bare HTTP/1.0 request: no client library needed for one status line.
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return false;
-    };
-    if stream
-        .write_all(b"GET /health/ready HTTP/1.0\r\n\r\n")
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response).await;
-    response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
-}
-
-impl Drop for ServiceProcesses {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.instances {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// The records of one key with duplicates (same `ce_id`) removed, in offset order per topic.
 fn distinct(records: &[Received]) -> Vec<&Received> {
     let mut seen = HashSet::new();
@@ -197,6 +119,10 @@ async fn a_thousand_orders_survive_killed_instances_of_every_service() -> Result
             database: TestDatabase::create().await?,
             instances: Vec::new(),
             logs: logs.clone(),
+            // This test is about losing nothing and doing nothing twice when instances die,
+            // not about deadlines: on a loaded machine a reply can take longer than the default
+            // 30 s, and the saga would (rightly) give up on it and reject the order.
+            env: vec![("FTGO_SAGA__REPLY_TIMEOUT_MS", "600000".into())],
         };
         for index in 0..INSTANCES {
             let instance = service.spawn(index)?;

@@ -20,6 +20,22 @@ impl Row {
     pub fn key(&self) -> Option<&str> {
         self.message.key.as_deref()
     }
+
+    /// A row read from the outbox table (`position, topic, key, headers::text AS headers,
+    /// payload`).
+    pub fn from_table(row: &sqlx::postgres::PgRow) -> Result<Self, crate::OutboxError> {
+        use sqlx::Row as _;
+        let headers: String = row.try_get("headers")?;
+        Ok(Self {
+            position: row.try_get("position")?,
+            topic: row.try_get("topic")?,
+            message: Message {
+                key: row.try_get("key")?,
+                headers: crate::append::headers_from_json(&headers)?,
+                payload: row.try_get("payload")?,
+            },
+        })
+    }
 }
 
 /// What publishing a batch did.
@@ -99,8 +115,8 @@ async fn isolate<P: TransactionalPublisher>(
     outcome: &mut Published,
 ) -> Result<(), PublishError> {
     /// Tries per row: right after a refusal the producer renews its epoch, and a record
-    /// sent meanwhile can be purged from its queue.
-    const TRIES: u32 = 5;
+    /// sent meanwhile can be purged from its queue (for a few seconds on a busy machine).
+    const TRIES: u32 = 10;
     let mut stopped: HashSet<&str> = HashSet::new();
     for row in rows {
         if row.key().is_some_and(|key| stopped.contains(key)) {
@@ -129,7 +145,10 @@ async fn isolate<P: TransactionalPublisher>(
                         outcome.complete = false;
                         return Ok(());
                     }
-                    tokio::time::sleep(Duration::from_millis(100) * tries).await;
+                    tokio::time::sleep(
+                        (Duration::from_millis(100) * tries).min(Duration::from_secs(1)),
+                    )
+                    .await;
                 }
             }
         }

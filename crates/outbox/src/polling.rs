@@ -35,12 +35,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use messaging::{Message, TransactionalPublisher};
+use messaging::TransactionalPublisher;
+use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{PgPool, Row as _};
 
 use crate::OutboxError;
-use crate::append::headers_from_json;
 use crate::batch::{self, Published, Row};
 
 use crate::failed::KEY_LOCKS;
@@ -179,19 +178,10 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
             tx.rollback().await?;
             return Ok(RelayOutcome::Idle);
         }
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let headers: String = row.try_get("headers")?;
-            claimed.push(Row {
-                position: row.try_get("position")?,
-                topic: row.try_get("topic")?,
-                message: Message {
-                    key: row.try_get("key")?,
-                    headers: headers_from_json(&headers)?,
-                    payload: row.try_get("payload")?,
-                },
-            });
-        }
+        let claimed = rows
+            .iter()
+            .map(Row::from_table)
+            .collect::<Result<Vec<_>, _>>()?;
         let Published {
             published, refused, ..
         } = match batch::publish(&self.publisher, &claimed).await {

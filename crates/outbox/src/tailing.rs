@@ -355,7 +355,7 @@ impl<P: TransactionalPublisher + Clone + 'static> TailingRelay<P> {
             after = sqlx::Row::try_get(last, "position")?;
             let rows: Vec<Row> = rows
                 .iter()
-                .map(row_of)
+                .map(Row::from_table)
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .filter(|row| only.is_some() || !row.key().is_some_and(|k| held.contains(k)))
@@ -779,19 +779,4 @@ impl<P: TransactionalPublisher + Clone + 'static> TailingRelay<P> {
         }
         Ok(())
     }
-}
-
-/// A row of the outbox table as a [`Row`].
-fn row_of(row: &sqlx::postgres::PgRow) -> Result<Row, OutboxError> {
-    use sqlx::Row as _;
-    let headers: String = row.try_get("headers")?;
-    Ok(Row {
-        position: row.try_get("position")?,
-        topic: row.try_get("topic")?,
-        message: Message {
-            key: row.try_get("key")?,
-            headers: headers_from_json(&headers)?,
-            payload: row.try_get("payload")?,
-        },
-    })
 }

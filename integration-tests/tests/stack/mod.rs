@@ -6,6 +6,8 @@
 //! Two stacks must not run at once: both would handle every new record of the shared topics
 //! (each is a group of its own) and answer each other's sagas. Each test binary runs one.
 
+pub mod processes;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};

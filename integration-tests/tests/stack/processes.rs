@@ -1,0 +1,87 @@
+//! Services as processes of their own (the `ftgo-service` binary), several instances each,
+//! for the tests that kill or freeze instances.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use test_support::TestDatabase;
+
+use super::wait_until;
+
+/// One service's instances (processes) and what they share: group and database.
+pub struct ServiceProcesses {
+    pub name: &'static str,
+    pub group: String,
+    pub database: TestDatabase,
+    pub instances: Vec<(u16, Child)>,
+    pub logs: PathBuf,
+    /// Settings of the test's own, as environment variables (`FTGO_SAGA__REPLY_TIMEOUT_MS`).
+    pub env: Vec<(&'static str, String)>,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl ServiceProcesses {
+    pub fn spawn(&self, index: usize) -> Result<(u16, Child)> {
+        let port = free_port()?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{}-{index}.log", self.name)))?;
+        let child = Command::new(env!("CARGO_BIN_EXE_ftgo-service"))
+            .args([self.name, &self.group])
+            .env("FTGO_DATABASE__URL", self.database.url())
+            // The service's own variable wins over the shared one (deploy/local/env sets it).
+            .env(
+                service_kit::Settings::own_database_variable(self.name),
+                self.database.url(),
+            )
+            .env("FTGO_HTTP__PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} #{index}", self.name))?;
+        Ok((port, child))
+    }
+
+    pub async fn wait_ready(port: u16) -> Result<()> {
+        wait_until(Duration::from_secs(60), || async move {
+            Ok(reqwest_ready(port).await)
+        })
+        .await
+    }
+}
+
+async fn reqwest_ready(port: u16) -> bool {
+    // A bare HTTP/1.0 request: no client library needed for one status line.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if stream
+        .write_all(b"GET /health/ready HTTP/1.0\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
+}
+
+impl Drop for ServiceProcesses {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.instances {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
