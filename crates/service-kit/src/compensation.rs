@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// The table, in every service's schema (created at start, like the outbox's).
-pub(crate) const COMPENSATIONS: &str = r"
+const COMPENSATIONS: &str = r"
 CREATE TABLE IF NOT EXISTS compensations (
     order_id        uuid NOT NULL,
     -- The step that was compensated before it was taken: `CreateTicket`, `AuthorizeCard`.
@@ -19,6 +19,18 @@ CREATE TABLE IF NOT EXISTS compensations (
     compensated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (order_id, step)
 )";
+
+/// Creates the table if it does not exist. Instances starting at once on a new database take
+/// turns (an advisory lock): concurrent `CREATE TABLE IF NOT EXISTS` of one table can fail on
+/// PostgreSQL's catalog (the kill test found it).
+pub(crate) async fn install(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ftgo.compensations.install', 0))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(COMPENSATIONS).execute(&mut *tx).await?;
+    tx.commit().await
+}
 
 /// The dead-letter reason of a step's command that came after its compensation.
 pub const REASON: &str = "compensated";

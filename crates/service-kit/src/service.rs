@@ -130,8 +130,7 @@ impl Service {
         outbox::install(&pool)
             .await
             .context("installing the outbox")?;
-        sqlx::query(crate::compensation::COMPENSATIONS)
-            .execute(&pool)
+        crate::compensation::install(&pool)
             .await
             .context("creating the compensations table")?;
         let codec = Arc::new(Codec::for_catalog(&settings.schema_registry.url)?);
