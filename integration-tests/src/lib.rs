@@ -51,3 +51,12 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .init();
 }
+
+/// Sends signal `name` (`STOP`, `CONT`, `KILL`, ...) to process `pid`, as `kill -NAME` does.
+pub fn signal(pid: u32, name: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{name} {pid}");
+    Ok(())
+}

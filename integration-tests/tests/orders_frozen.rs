@@ -9,7 +9,6 @@
 mod stack;
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
@@ -35,14 +34,6 @@ const SERVICES: [(&str, usize); 6] = [
 ];
 const ORDERS: usize = 40;
 const FROZEN: Duration = Duration::from_secs(45);
-
-fn signal(pid: u32, name: &str) -> Result<()> {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()?;
-    ensure!(status.success(), "kill -{name} {pid}");
-    Ok(())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_placed_while_the_leading_kitchen_instance_is_frozen_are_approved() -> Result<()> {
@@ -128,7 +119,7 @@ async fn orders_placed_while_the_leading_kitchen_instance_is_frozen_are_approved
         .find(|s| s.name == "kitchen")
         .expect("a kitchen");
     let frozen = kitchen.instances[0].1.id();
-    signal(frozen, "STOP")?;
+    integration_tests::signal(frozen, "STOP")?;
     let froze = Instant::now();
     let mut orders = HashMap::new();
     for _ in 0..ORDERS {
@@ -138,7 +129,7 @@ async fn orders_placed_while_the_leading_kitchen_instance_is_frozen_are_approved
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(FROZEN.saturating_sub(froze.elapsed())).await;
-    signal(frozen, "CONT")?;
+    integration_tests::signal(frozen, "CONT")?;
 
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -6,20 +6,11 @@
 
 mod outbox_common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use outbox_common::{KEYS, PER_KEY, Run, step, terminate};
 use test_support::unique_suffix;
-
-fn signal(pid: u32, name: &str) -> Result<()> {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()?;
-    ensure!(status.success(), "kill -{name} {pid}");
-    Ok(())
-}
 
 async fn outbox_rows(run: &Run, at_or_below: i64) -> Result<i64> {
     Ok(
@@ -83,7 +74,7 @@ async fn a_paused_leader_is_replaced_within_seconds_and_publishes_nothing_out_of
         }
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    signal(leader.id(), "STOP")?;
+    integration_tests::signal(leader.id(), "STOP")?;
     let paused = Instant::now();
     // Rows appended after the pause can only be published by the standby: it must have
     // published them within 15 s of the pause.
@@ -103,7 +94,7 @@ async fn a_paused_leader_is_replaced_within_seconds_and_publishes_nothing_out_of
     drained(&run, i64::MAX, Duration::from_secs(30)).await?;
     // The old leader wakes long after it lost the lead, and must not publish out of order.
     tokio::time::sleep(Duration::from_secs(25).saturating_sub(paused.elapsed())).await;
-    signal(leader.id(), "CONT")?;
+    integration_tests::signal(leader.id(), "CONT")?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     terminate(&mut leader)?;
     terminate(&mut standby)?;
