@@ -60,6 +60,25 @@ REGISTRY_JVM_OPTS=(-Xms64m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true)
 # ---- output ---------------------------------------------------------------------------------
 
 say() { printf '%s\n' "$*"; }
+
+# ftgo ARGS...: the project's CLI, built first (a no-op when it is current) into the cargo
+# target directory the other scripts share.
+ftgo_cli() {
+    local target="${CARGO_TARGET_DIR:-$FTGO_CACHE_DIR/cargo-target}"
+    (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$target" cargo build -q -p cli --bin ftgo) >&2 ||
+        die "the ftgo CLI did not build" "see the compiler's messages above"
+    "$target/debug/ftgo" "$@"
+}
+
+# The services: one crate each under services/ (its directory's name is the service's name).
+# Everything the scripts do per service (roles and schemas, instances, groups) derives from it.
+service_names() {
+    local manifest
+    for manifest in "$REPO_ROOT"/services/*/Cargo.toml; do
+        [ -e "$manifest" ] || continue
+        basename "$(dirname "$manifest")"
+    done
+}
 step() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 # die MESSAGE [HINT]: the error, then what to do about it.

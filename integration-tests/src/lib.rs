@@ -4,9 +4,35 @@
 //! - [`Effects`]: the idempotent consumers' effect in the outbox tests: a row per message in
 //!   `effects` ([`EFFECTS_TABLE`]), in the handler's transaction.
 //! - [`flow`]: [`flow::Recorder`] follows every topic of an order's journey, by key.
+//! - [`SERVICES`]: the FTGO back end, every service's definition once; the tests' stack and
+//!   the `ftgo-service` binary start services from it by name ([`service`]).
 //! - [`init_logging`]: the processes' log output (stderr, `RUST_LOG`, default info).
 
 pub mod flow;
+
+use service_kit::Definition;
+
+/// The FTGO back end: the services the end-to-end tests run together.
+pub const SERVICES: [Definition; 6] = [
+    restaurant_service::DEFINITION,
+    consumer_service::DEFINITION,
+    accounting_service::DEFINITION,
+    kitchen_service::DEFINITION,
+    order_service::DEFINITION,
+    delivery_service::DEFINITION,
+];
+
+/// The service called `name` (`order`, `kitchen`, ...).
+pub fn service(name: &str) -> anyhow::Result<Definition> {
+    SERVICES
+        .iter()
+        .find(|definition| definition.name == name)
+        .copied()
+        .ok_or_else(|| {
+            let names: Vec<&str> = SERVICES.iter().map(|d| d.name).collect();
+            anyhow::anyhow!("no service {name} (services: {})", names.join(", "))
+        })
+}
 
 use messaging::{HandlerError, Received};
 use outbox::TransactionalHandler;

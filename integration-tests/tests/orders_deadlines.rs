@@ -52,11 +52,7 @@ async fn a_silent_participant_fails_its_step_and_the_saga_compensates() -> Resul
 
     // Back, where its group stopped and with its accounts: it authorizes the waiting
     // AuthorizeCard (a reply the saga, now reversing, ignores), then reverses it.
-    accounting
-        .resume(|s, i, stop, started| {
-            accounting_service::run(s, i, stop.cancelled_owned(), Some(started))
-        })
-        .await?;
+    accounting.resume().await?;
     let rejected = stack
         .recorder
         .wait_for(&id, "OrderRejected", within)

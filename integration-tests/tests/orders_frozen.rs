@@ -19,19 +19,9 @@ use contracts::restaurant::commands::create_restaurant::Address;
 use integration_tests::flow::{ORDER_TOPICS, Recorder, short_type};
 use stack::processes::ServiceProcesses;
 use stack::{World, menu, order, wait_until};
-use test_support::{
-    Client, Platform, TestDatabase, service_topics, start_group_at_end, unique_group,
-};
+use test_support::{Client, Platform};
 use uuid::Uuid;
 
-const SERVICES: [(&str, usize); 6] = [
-    ("restaurant", 1),
-    ("consumer", 1),
-    ("accounting", 1),
-    ("kitchen", 2),
-    ("order", 1),
-    ("delivery", 1),
-];
 const ORDERS: usize = 40;
 const FROZEN: Duration = Duration::from_secs(45);
 
@@ -47,18 +37,11 @@ async fn orders_placed_while_the_leading_kitchen_instance_is_frozen_are_approved
     let client = Client::new("ftgo-frozen")?;
 
     let mut services = Vec::new();
-    for (name, instances) in SERVICES {
-        let group = unique_group(&format!("{name}-service"));
-        start_group_at_end(&group, service_topics(name))?;
-        let mut service = ServiceProcesses {
-            name,
-            group,
-            database: TestDatabase::create().await?,
-            instances: Vec::new(),
-            logs: logs.clone(),
-            env: Vec::new(),
-        };
-        // One at a time: the first instance of a service takes its relay's leadership.
+    for definition in &integration_tests::SERVICES {
+        let mut service = ServiceProcesses::prepare(definition, &logs, Vec::new()).await?;
+        // Two kitchens share its partitions; one at a time: the first instance of a service
+        // takes its relay's leadership.
+        let instances = if definition.name == "kitchen" { 2 } else { 1 };
         for index in 0..instances {
             let (port, child) = service.spawn(index)?;
             ServiceProcesses::wait_ready(port).await?;

@@ -20,19 +20,9 @@ use integration_tests::flow::{ORDER_TOPICS, Recorder, short_type};
 use messaging::Received;
 use stack::processes::ServiceProcesses;
 use stack::{World, menu, order, wait_until};
-use test_support::{
-    Client, Platform, TestDatabase, service_topics, start_group_at_end, unique_group,
-};
+use test_support::{Client, Platform};
 use uuid::Uuid;
 
-const SERVICES: [&str; 6] = [
-    "restaurant",
-    "consumer",
-    "accounting",
-    "kitchen",
-    "order",
-    "delivery",
-];
 const INSTANCES: usize = 3;
 const ORDERS: usize = 1_000;
 const CONSUMERS: usize = 10;
@@ -110,20 +100,12 @@ async fn a_thousand_orders_survive_killed_instances_of_every_service() -> Result
     let client = Client::new("ftgo-under-failure")?;
 
     let mut services = Vec::new();
-    for name in SERVICES {
-        let group = unique_group(&format!("{name}-service"));
-        start_group_at_end(&group, service_topics(name))?;
-        let mut service = ServiceProcesses {
-            name,
-            group,
-            database: TestDatabase::create().await?,
-            instances: Vec::new(),
-            logs: logs.clone(),
-            // This test is about losing nothing and doing nothing twice when instances die,
-            // not about deadlines: on a loaded machine a reply can take longer than the default
-            // 30 s, and the saga would (rightly) give up on it and reject the order.
-            env: vec![("FTGO_SAGA__REPLY_TIMEOUT_MS", "600000".into())],
-        };
+    for definition in &integration_tests::SERVICES {
+        // This test is about losing nothing and doing nothing twice when instances die, not
+        // about deadlines: on a loaded machine a reply can take longer than the default 30 s,
+        // and the saga would (rightly) give up on it and reject the order.
+        let env = vec![("FTGO_SAGA__REPLY_TIMEOUT_MS", "600000".into())];
+        let mut service = ServiceProcesses::prepare(definition, &logs, env).await?;
         for index in 0..INSTANCES {
             let instance = service.spawn(index)?;
             service.instances.push(instance);
@@ -143,7 +125,7 @@ async fn a_thousand_orders_survive_killed_instances_of_every_service() -> Result
     }
     eprintln!(
         "{} instances ready (logs in {})",
-        SERVICES.len() * INSTANCES,
+        services.len() * INSTANCES,
         logs.display()
     );
 

@@ -97,10 +97,7 @@ async fn handled_after(service: &TestService, id: uuid::Uuid) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_outage_and_a_database_outage_are_waited_out_not_dead_lettered() -> Result<()> {
     service_kit::init_test_subscriber();
-    let run = |settings, instance, stop: tokio_util::sync::CancellationToken, started| async move {
-        restaurant_service::run(settings, instance, stop.cancelled_owned(), Some(started)).await
-    };
-    let mut service = TestService::start(restaurant_service::NAME, run).await?;
+    let mut service = TestService::start(&restaurant_service::DEFINITION).await?;
     let client = Client::new("outage-test")?;
 
     // The registry: a new instance (no schema cached) starts while it is down.
@@ -109,7 +106,7 @@ async fn a_registry_outage_and_a_database_outage_are_waited_out_not_dead_lettere
     service.pause().await?;
     local("down", &["registry"])?;
     let outage = async {
-        service.resume(run).await?;
+        service.resume().await?;
         client.publish(CreateRestaurant::TOPIC, &command).await?;
         waits_for(&service, "schema-registry", during_registry).await
     }

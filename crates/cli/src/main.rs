@@ -15,7 +15,10 @@
 //!   throughput and publish-to-outcome latency (p50, p95, p99, max).
 //! - `outbox`: `ftgo outbox list | retry | discard`, the outbox rows a service's relay could
 //!   never publish (moved aside; later rows of their keys wait), from the service's database.
-//! - `topics`: `ftgo topics`, each topic's partitions, records and consumer groups' lag.
+//! - `topics`: `ftgo topics`, each topic's partitions, records and consumer groups' lag;
+//!   `ftgo topics apply`, the topics of `deploy/topics.toml` created and brought in line
+//!   (`topics::manifest` reads and checks the manifest).
+//! - `groups`: `ftgo groups reset --to-end`, a stopped group moved past what waits.
 //! - `avro_json`: JSON to Avro against a schema (errors name the field), `--set` paths, and
 //!   one-line summaries of decoded records.
 //! - `registry`: the Confluent REST API calls they need.
@@ -49,6 +52,7 @@ mod bench;
 mod catalog_docs;
 mod compatibility;
 mod dlq;
+mod groups;
 mod order;
 mod outbox;
 mod registry;
@@ -148,13 +152,38 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
-    /// Every topic with its partitions, records, and the lag of each consumer group on it.
+    /// Every topic with its partitions, records, and the lag of each consumer group on it;
+    /// `ftgo topics apply` creates and updates them from deploy/topics.toml.
+    #[command(args_conflicts_with_subcommands = true)]
     Topics {
+        #[command(subcommand)]
+        command: Option<TopicsCommand>,
         #[command(flatten)]
         options: topics::Options,
         #[command(flatten)]
         kafka: KafkaArgs,
     },
+    /// Consumer groups: move a stopped group past what waits on its topics.
+    Groups {
+        #[command(subcommand)]
+        command: GroupsCommand,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsCommand {
+    /// Brings the broker's topics in line with the manifest, idempotently: creates what is
+    /// missing, grows partitions, sets configs; never shrinks or deletes.
+    Apply(topics::apply::Options),
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupsCommand {
+    /// Moves a stopped group to the end of topics, so it handles only what is written from now
+    /// on (`kafka-consumer-groups --reset-offsets --to-latest`).
+    Reset(groups::ResetOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,7 +406,20 @@ async fn main() -> ExitCode {
             OutboxCommand::Retry { target, rows } => outbox::retry(&target, &rows).await,
             OutboxCommand::Discard { target, rows } => outbox::discard(&target, &rows).await,
         },
-        Command::Topics { options, kafka } => topics::topics(&kafka.bootstrap_servers, &options),
+        Command::Topics {
+            command: None,
+            options,
+            kafka,
+        } => topics::topics(&kafka.bootstrap_servers, &options),
+        Command::Topics {
+            command: Some(TopicsCommand::Apply(options)),
+            kafka,
+            ..
+        } => topics::apply::apply(&kafka.bootstrap_servers, &options).await,
+        Command::Groups {
+            command: GroupsCommand::Reset(options),
+            kafka,
+        } => groups::reset(&kafka.bootstrap_servers, &options),
     };
     match result {
         Ok(code) => code,

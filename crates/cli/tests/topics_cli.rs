@@ -36,7 +36,7 @@ async fn topics_shows_partitions_records_and_each_group_s_lag() -> Result<()> {
     std::fs::write(
         &manifest,
         format!(
-            "[defaults]\npartitions = 2\n\n[[topic]]\nname = \"{}\"\nkey = \"k\"\n\n[[topic]]\nname = \"{missing}\"\n",
+            "[defaults]\npartitions = 2\nreplication = 1\nretention = \"1d\"\ncleanup = \"delete\"\n\n[[topic]]\nname = \"{}\"\nkey = \"k\"\n\n[[topic]]\nname = \"{missing}\"\nkey = \"k\"\n",
             topic.name()
         ),
     )?;
@@ -94,6 +94,94 @@ async fn topics_shows_partitions_records_and_each_group_s_lag() -> Result<()> {
             && no_file.stdout.contains("the broker's ftgo.* topics"),
         "{}",
         no_file.stdout
+    );
+    Ok(())
+}
+
+/// `ftgo topics apply` creates a missing topic, grows one with fewer partitions and sets its
+/// configs, changes nothing the second time, and refuses to shrink.
+#[tokio::test]
+async fn apply_creates_grows_and_updates_idempotently_and_never_shrinks() -> Result<()> {
+    let platform = Platform::from_env();
+    let existing = TestTopic::create("apply", 2).await?;
+    let created = TestTopic::adopt(TestTopic::unique_name("apply"));
+    let manifest = std::env::temp_dir().join(format!("apply-{}.toml", unique_suffix()));
+    let write = |existing_partitions: i32| {
+        std::fs::write(
+            &manifest,
+            format!(
+                "[defaults]\npartitions = 3\nreplication = 1\nretention = \"7d\"\ncleanup = \"delete\"\n\n\
+                 [[topic]]\nname = \"{}\"\nkey = \"k\"\npartitions = {existing_partitions}\nretention = \"2d\"\n\n\
+                 [[topic]]\nname = \"{}\"\nkey = \"k\"\ncleanup = \"compact\"\n",
+                existing.name(),
+                created.name()
+            ),
+        )
+    };
+    write(4)?;
+    let file = manifest.to_string_lossy().into_owned();
+
+    let first = ftgo(&["topics", "apply", "--file", &file])?;
+    ensure!(first.code == 0, "{}{}", first.stdout, first.stderr);
+    for expected in [
+        format!("grown     {} 2 -> 4 partitions", existing.name()),
+        format!("updated   {} ", existing.name()),
+        "retention.ms=172800000".to_owned(),
+        format!("created   {} (3 partitions)", created.name()),
+    ] {
+        ensure!(first.stdout.contains(&expected), "no {expected:?} in:\n{}", first.stdout);
+    }
+    let admin = kafka::TopicAdmin::new(&platform.bootstrap_servers, Duration::from_secs(10))?;
+    ensure!(admin.partitions(existing.name())?.len() == 4);
+    ensure!(admin.partitions(created.name())?.len() == 3);
+
+    let second = ftgo(&["topics", "apply", "--file", &file])?;
+    ensure!(second.code == 0, "{}", second.stderr);
+    ensure!(
+        second.stdout.trim() == "unchanged 2 topic(s)",
+        "{}",
+        second.stdout
+    );
+
+    write(1)?;
+    let shrink = ftgo(&["topics", "apply", "--file", &file])?;
+    std::fs::remove_file(&manifest)?;
+    ensure!(shrink.code == 1, "shrinking accepted: {}", shrink.stdout);
+    ensure!(
+        shrink.stderr.contains("cannot shrink a topic"),
+        "{}",
+        shrink.stderr
+    );
+    ensure!(admin.partitions(existing.name())?.len() == 4);
+    Ok(())
+}
+
+#[test]
+fn apply_check_prints_the_manifest_and_names_the_topic_and_field_of_an_error() -> Result<()> {
+    let project = ftgo(&["topics", "apply", "--check", "--file", "../../deploy/topics.toml"])?;
+    ensure!(project.code == 0, "{}", project.stderr);
+    let line = project
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("ftgo.order.commands\t"))
+        .context("no line of ftgo.order.commands")?;
+    ensure!(line.starts_with("ftgo.order.commands\t12\t1\t"), "{line}");
+    ensure!(line.contains("cleanup.policy=delete"), "{line}");
+
+    let bad = std::env::temp_dir().join(format!("bad-{}.toml", unique_suffix()));
+    std::fs::write(
+        &bad,
+        "[defaults]\npartitions = 3\nreplication = 1\ncleanup = \"delete\"\n\n[[topic]]\nname = \"ftgo.x.events\"\nretention = \"a week\"\nkey = \"x id\"\n",
+    )?;
+    let refused = ftgo(&["topics", "apply", "--check", "--file", &bad.to_string_lossy()])?;
+    std::fs::remove_file(&bad)?;
+    ensure!(refused.code == 2, "accepted: {}", refused.stdout);
+    ensure!(
+        refused
+            .stderr
+            .contains(r#"topic #1 (ftgo.x.events): retention "a week" is not"#),
+        "{}",
+        refused.stderr
     );
     Ok(())
 }

@@ -79,6 +79,18 @@ impl TopicAdmin {
         Ok(topics)
     }
 
+    /// Every consumer group the broker knows (with members, or with committed offsets), by
+    /// name.
+    pub fn groups(&self) -> Result<Vec<String>, KafkaError> {
+        let list = self
+            .consumer
+            .fetch_group_list(None, self.timeout)
+            .map_err(client("listing the consumer groups"))?;
+        let mut names: Vec<String> = list.groups().iter().map(|g| g.name().to_owned()).collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The partitions of `topic`, in order, or [`KafkaError::UnknownTopic`].
     pub fn partitions(&self, topic: &str) -> Result<Vec<i32>, KafkaError> {
         partitions(&self.consumer, topic, self.timeout)
@@ -86,21 +98,28 @@ impl TopicAdmin {
 
     /// Every partition's watermarks now, in partition order.
     pub fn watermarks(&self, topic: &str) -> Result<Vec<Watermarks>, KafkaError> {
-        self.partitions(topic)?
-            .into_iter()
-            .map(|partition| {
-                let (low, high) = self
-                    .consumer
-                    .fetch_watermarks(topic, partition, self.timeout)
-                    .map_err(client("fetching a partition's watermarks"))?;
-                Ok(Watermarks {
-                    partition,
-                    low,
-                    high,
-                })
-            })
-            .collect()
+        watermarks_of(&self.consumer, topic, self.timeout)
     }
+}
+
+fn watermarks_of(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Watermarks>, KafkaError> {
+    partitions(consumer, topic, timeout)?
+        .into_iter()
+        .map(|partition| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, timeout)
+                .map_err(client("fetching a partition's watermarks"))?;
+            Ok(Watermarks {
+                partition,
+                low,
+                high,
+            })
+        })
+        .collect()
 }
 
 /// Every partition's watermarks of `topic` now, in partition order.
@@ -188,6 +207,63 @@ impl GroupOffsets {
         self.consumer
             .commit(&list, CommitMode::Sync)
             .map_err(client("committing offsets"))
+    }
+}
+
+impl GroupOffsets {
+    /// How many members the group has now (0: nobody consumes; its offsets may be moved).
+    pub fn members(&self) -> Result<usize, KafkaError> {
+        let groups = self
+            .consumer
+            .fetch_group_list(Some(&self.group), self.timeout)
+            .map_err(client("describing the group"))?;
+        Ok(groups
+            .groups()
+            .iter()
+            .filter(|g| g.name() == self.group)
+            .map(|g| g.members().len())
+            .sum())
+    }
+
+    /// Moves the stopped group to the current end of `topics` (as `kafka-consumer-groups
+    /// --reset-offsets --to-latest`): it handles only what is written from now on. Refused with
+    /// [`KafkaError::GroupActive`] while the group has members. Returns the partitions moved.
+    pub fn reset_to_end(&self, topics: &[&str]) -> Result<usize, KafkaError> {
+        let members = self.members()?;
+        if members > 0 {
+            return Err(KafkaError::GroupActive {
+                group: self.group.clone(),
+                members,
+            });
+        }
+        self.move_to_end(topics, false)
+    }
+
+    /// Moves the group to the current end of `topics`, so it handles only what is written from
+    /// now on; with `keep_committed`, a partition it has committed already keeps its place (a
+    /// new group starts at the end, a restarted one picks up where it stopped). Returns the
+    /// partitions moved. The broker refuses it while the group has members.
+    pub fn move_to_end(&self, topics: &[&str], keep_committed: bool) -> Result<usize, KafkaError> {
+        let mut moved = 0;
+        for topic in topics {
+            let committed = self.committed(topic)?;
+            let ends = watermarks_of(&self.consumer, topic, self.timeout)?;
+            let offsets: Vec<(i32, i64)> = ends
+                .iter()
+                .filter(|end| {
+                    !keep_committed
+                        || committed
+                            .iter()
+                            .any(|&(p, offset)| p == end.partition && offset.is_none())
+                })
+                .map(|end| (end.partition, end.high))
+                .collect();
+            if !offsets.is_empty() {
+                self.commit(topic, &offsets)?;
+                moved += offsets.len();
+            }
+        }
+        Ok(moved)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod consumer;
 mod partition;
 pub mod producer;
+pub mod provision;
 mod reader;
 
 pub use admin::{GroupOffsets, TopicAdmin, TopicInfo, Watermarks, committed_offsets, watermarks};
@@ -25,6 +26,7 @@ pub use consumer::{
 };
 pub use partition::Ordering;
 pub use producer::{KafkaPublisher, MAX_MESSAGE_BYTES, record_size};
+pub use provision::{TopicChange, TopicSpec, apply_topics};
 pub use reader::{TopicTail, read_topic, read_topic_since};
 
 /// Why the adapter failed.
@@ -51,6 +53,8 @@ pub enum KafkaError {
     HandlerPanicked(String),
     #[error("the consumer thread: {0}")]
     Thread(String),
+    #[error("group {group} has {members} members: stop its instances first")]
+    GroupActive { group: String, members: usize },
     #[error("topic {0} does not exist")]
     UnknownTopic(String),
     #[error("timed out {what}")]

@@ -1,6 +1,9 @@
 //! What every FTGO service shares on top of the messaging runtime.
 //!
 //! # Layout
+//! - [`definition`]: [`ServiceDefinition`], a service declared once (name, what it consumes,
+//!   migrations, handler), and [`Definition`], the same as a value that runs it; [`command`]:
+//!   the binary every service is (`run`, `describe`, `reset --to-end`).
 //! - [`service`]: [`Service`], the scaffolding of every service: database and migrations, the
 //!   consumer with the full layer stack, the outbox relay (one leader per service), the HTTP
 //!   port, graceful shutdown.
@@ -20,8 +23,10 @@
 //! - [`outgoing`]: [`Outgoing`], events, commands and replies encoded and appended to the
 //!   outbox in the handler's transaction.
 
+pub mod command;
 pub mod compensation;
 pub mod decode;
+pub mod definition;
 pub mod http;
 pub mod inbound;
 pub mod metrics;
@@ -32,6 +37,7 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use decode::{CatalogDecoder, ChannelDecoder};
+pub use definition::{Definition, Description, ServiceDefinition};
 pub use http::Health;
 pub use inbound::Inbound;
 pub use metrics::{Measured, Metrics};

@@ -152,6 +152,10 @@ impl Service {
         })
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -46,6 +46,15 @@ impl TestTopic {
         format!("test.{purpose}.t{}", unique_suffix())
     }
 
+    /// The topic `name`, made by what the test runs (`ftgo topics apply`), deleted on drop like
+    /// one the test created.
+    pub fn adopt(name: String) -> Self {
+        Self {
+            name,
+            platform: Platform::from_env(),
+        }
+    }
+
     /// Creates the topic `name` with topic configs (`max.message.bytes`, ...).
     pub async fn create_named(
         name: String,
@@ -210,45 +219,9 @@ pub async fn read_records(
 /// start from the earliest record.) A partition the group has committed already keeps its
 /// place: a restarted member picks up where the group stopped.
 pub fn start_group_at_end(group: &str, topics: &[&str]) -> Result<()> {
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
-
     let platform = Platform::from_env();
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &platform.bootstrap_servers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .context("creating a client to commit the group's start")?;
-    let timeout = Duration::from_secs(10);
-    let mut partitions = TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), timeout)
-            .with_context(|| format!("metadata of {topic}"))?;
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            partitions.add_partition(topic, partition.id());
-        }
-    }
-    let committed = consumer
-        .committed_offsets(partitions, timeout)
-        .with_context(|| format!("the committed offsets of group {group}"))?;
-    let mut offsets = TopicPartitionList::new();
-    for element in committed.elements() {
-        if let Offset::Offset(_) = element.offset() {
-            continue;
-        }
-        let (topic, partition) = (element.topic(), element.partition());
-        let (_, high) = consumer
-            .fetch_watermarks(topic, partition, timeout)
-            .with_context(|| format!("the end of {topic}[{partition}]"))?;
-        offsets.add_partition_offset(topic, partition, Offset::Offset(high))?;
-    }
-    if offsets.count() == 0 {
-        return Ok(());
-    }
-    consumer
-        .commit(&offsets, CommitMode::Sync)
-        .with_context(|| format!("committing the start of group {group}"))?;
+    kafka::GroupOffsets::new(&platform.bootstrap_servers, group, Duration::from_secs(10))?
+        .move_to_end(topics, true)
+        .with_context(|| format!("starting group {group} at the end of {topics:?}"))?;
     Ok(())
 }

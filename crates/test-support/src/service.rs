@@ -1,11 +1,10 @@
 //! A service in-process on a throwaway database and a consumer group of its own.
 
-use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use messaging::Message;
-use service_kit::{Instance, Running, Settings};
+use service_kit::{Definition, Running, Settings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +22,7 @@ pub async fn one_service_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
 /// A running service: its database, group and HTTP address; stopped (gracefully) by
 /// [`TestService::stop`], or aborted when dropped.
 pub struct TestService {
+    definition: Definition,
     pub name: String,
     pub group: String,
     pub http: SocketAddr,
@@ -42,23 +42,6 @@ impl std::fmt::Debug for TestService {
     }
 }
 
-/// The topics service `name` consumes.
-pub fn service_topics(name: &str) -> &'static [&'static str] {
-    match name {
-        "order" => &[
-            "ftgo.order.commands",
-            "ftgo.order.replies",
-            "ftgo.restaurant.events",
-        ],
-        "consumer" => &["ftgo.consumer.commands"],
-        "kitchen" => &["ftgo.kitchen.commands", "ftgo.restaurant.events"],
-        "accounting" => &["ftgo.accounting.commands", "ftgo.consumer.events"],
-        "restaurant" => &["ftgo.restaurant.commands"],
-        "delivery" => &["ftgo.order.events", "ftgo.ticket.events"],
-        _ => &[],
-    }
-}
-
 /// The settings of service `name` (`order`, ...) on `database`, HTTP on any free port.
 pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings> {
     Ok(Settings::from_figment(
@@ -68,59 +51,37 @@ pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings>
     )?)
 }
 
-/// A service's run function as tests start it: every service's `run(settings, instance,
-/// shutdown, started)`, given the shutdown as a token (`|s, i, stop, started| async move {
-/// order_service::run(s, i, stop.cancelled_owned(), Some(started)).await }`).
-pub trait ServiceRun<Fut>:
-    FnOnce(Settings, Instance, CancellationToken, tokio::sync::oneshot::Sender<Running>) -> Fut
-{
-}
-
-impl<R, Fut> ServiceRun<Fut> for R where
-    R: FnOnce(Settings, Instance, CancellationToken, tokio::sync::oneshot::Sender<Running>) -> Fut
-{
-}
-
-/// What a [`ServiceRun`] returns: the service's whole run, spawned on the test's runtime.
-pub trait RunFuture: Future<Output = Result<()>> + Send + 'static {}
-
-impl<F: Future<Output = Result<()>> + Send + 'static> RunFuture for F {}
-
 impl TestService {
-    /// Starts service `name` with its `run` function on a new database, in a new group that
-    /// starts at the current end of the service's topics (so it does not replay what earlier
-    /// runs left on the shared topics), and waits until it consumes.
-    pub async fn start<Fut: RunFuture>(name: &str, run: impl ServiceRun<Fut>) -> Result<Self> {
-        Self::start_in(name, unique_group(&format!("{name}-service")), run).await
+    /// Starts the service `definition` declares on a new database, in a new group that starts
+    /// at the current end of the topics it consumes (so it does not replay what earlier runs
+    /// left on the shared topics), and waits until it consumes.
+    pub async fn start(definition: &Definition) -> Result<Self> {
+        Self::start_in(definition, unique_group(&definition.instance().group)).await
     }
 
     /// As [`TestService::start`], in the given group (instances of one service share one).
-    pub async fn start_in<Fut: RunFuture>(
-        name: &str,
-        group: String,
-        run: impl ServiceRun<Fut>,
-    ) -> Result<Self> {
-        Self::start_configured(name, group, |figment| figment, run).await
+    pub async fn start_in(definition: &Definition, group: String) -> Result<Self> {
+        Self::start_configured(definition, group, |figment| figment).await
     }
 
     /// As [`TestService::start_in`], with settings of the test's own on top of the defaults
     /// (`|f| f.merge(("saga.reply_timeout_ms", 3000))`).
-    pub async fn start_configured<Fut: RunFuture>(
-        name: &str,
+    pub async fn start_configured(
+        definition: &Definition,
         group: String,
         configure: impl FnOnce(figment::Figment) -> figment::Figment,
-        run: impl ServiceRun<Fut>,
     ) -> Result<Self> {
-        start_group_at_end(&group, service_topics(name))?;
+        start_group_at_end(&group, &definition.consumes())?;
         let database = TestDatabase::create().await?;
         let settings = Settings::from_figment(configure(
-            Settings::figment(name)
+            Settings::figment(definition.name)
                 .merge(("database.url", database.url()))
                 .merge(("http.port", 0)),
         ))?;
-        let (stop, task, http) = spawn_run(name, &group, &settings, run).await?;
+        let (stop, task, http) = spawn_run(definition, &group, &settings).await?;
         Ok(Self {
-            name: name.to_owned(),
+            definition: *definition,
+            name: definition.name.to_owned(),
             group,
             http,
             database,
@@ -142,9 +103,9 @@ impl TestService {
 
     /// Starts a paused service again with the same database, group and settings, as a
     /// redeployed instance: it picks up where its group stopped, with its data.
-    pub async fn resume<Fut: RunFuture>(&mut self, run: impl ServiceRun<Fut>) -> Result<()> {
+    pub async fn resume(&mut self) -> Result<()> {
         anyhow::ensure!(self.task.is_none(), "the {} service is running", self.name);
-        let (stop, task, http) = spawn_run(&self.name, &self.group, &self.settings, run).await?;
+        let (stop, task, http) = spawn_run(&self.definition, &self.group, &self.settings).await?;
         (self.stop, self.task, self.http) = (stop, Some(task), http);
         Ok(())
     }
@@ -197,21 +158,27 @@ impl TestService {
 }
 
 /// Runs the service and waits until it consumes: its stop token, task and HTTP address.
-async fn spawn_run<Fut: RunFuture>(
-    name: &str,
+async fn spawn_run(
+    definition: &Definition,
     group: &str,
     settings: &Settings,
-    run: impl ServiceRun<Fut>,
 ) -> Result<(CancellationToken, JoinHandle<Result<()>>, SocketAddr)> {
-    let instance = Instance::of(name).in_group(group);
+    let instance = definition.instance().in_group(group);
     let stop = CancellationToken::new();
     let (started, running) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(run(settings.clone(), instance, stop.clone(), started));
+    let task = tokio::spawn({
+        let (definition, settings, stop) = (*definition, settings.clone(), stop.clone());
+        async move {
+            definition
+                .run(settings, instance, stop, Some(started))
+                .await
+        }
+    });
     match running.await {
         Ok(Running { http }) => Ok((stop, task, http)),
         Err(_) => {
             let outcome = task.await;
-            anyhow::bail!("the {name} service did not start: {outcome:?}");
+            anyhow::bail!("the {} service did not start: {outcome:?}", definition.name);
         }
     }
 }
@@ -222,5 +189,82 @@ impl Drop for TestService {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// A service under test and what a test talks to it with: its own database and group, a
+/// client, and the test's turn ([`one_service_at_a_time`]), held until the service stopped.
+/// Each service's tests build their own helpers on top (`Deref` to it).
+pub struct ServiceUnderTest {
+    pub service: TestService,
+    pub client: crate::Client,
+    /// Released after the service stopped (fields drop in order).
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl std::fmt::Debug for ServiceUnderTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceUnderTest")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceUnderTest {
+    /// Waits for the test's turn, then starts the service `definition` declares
+    /// ([`TestService::start`]) with a client `<name>-test`.
+    pub async fn start(definition: &Definition) -> Result<Self> {
+        service_kit::init_test_subscriber();
+        let turn = one_service_at_a_time().await;
+        let service = TestService::start(definition).await?;
+        Ok(Self {
+            service,
+            client: crate::Client::new(&format!("{}-test", definition.name))?,
+            _turn: turn,
+        })
+    }
+
+    /// The service's database.
+    pub fn pool(&self) -> &sqlx::PgPool {
+        self.service.database.pool()
+    }
+
+    /// `record` as its producer would send it (an event, or a command nobody answers).
+    pub async fn message<T: contracts::Contract>(&self, record: &T) -> Result<Message> {
+        self.client.message(record).await
+    }
+
+    /// Publishes `record` on its topic as [`ServiceUnderTest::message`] makes it.
+    pub async fn publish<T: contracts::Contract>(&self, record: &T) -> Result<Message> {
+        let message = self.message(record).await?;
+        self.client.publish(T::TOPIC, &message).await?;
+        Ok(message)
+    }
+
+    /// `record` as saga `saga` would send it: replies go to `reply_to`, in the saga's
+    /// conversation.
+    pub async fn saga_command<T: contracts::Contract>(
+        &self,
+        record: &T,
+        saga: &str,
+        reply_to: &str,
+    ) -> Result<Message> {
+        self.client.saga_command(record, saga, reply_to).await
+    }
+
+    /// Waits until the service relayed everything it appended about `key`.
+    pub async fn relayed(&self, key: &str) -> Result<()> {
+        self.service.relayed(key).await
+    }
+
+    /// Stops the service gracefully (then gives up the turn) and returns how its run ended.
+    pub async fn stop(self) -> Result<()> {
+        let Self { service, _turn, .. } = self;
+        service.stop().await
+    }
+
+    /// Waits until the service handled `message`.
+    pub async fn handled(&self, message: &Message) -> Result<()> {
+        self.service.handled(message).await
     }
 }

@@ -9,11 +9,13 @@
 --                    May open replication connections, for its log-tailing outbox relay.
 --   apicurio         owns the `apicurio` database, the schema registry's storage.
 
+-- :service_roles, the services' roles separated by spaces, is given by deploy/local/up (one
+-- `ftgo_<name>` per crate under services/).
+
 \set ON_ERROR_STOP on
 
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', r, r)
-FROM unnest(ARRAY['ftgo_admin', 'apicurio', 'ftgo_order', 'ftgo_consumer', 'ftgo_kitchen',
-                  'ftgo_accounting', 'ftgo_restaurant', 'ftgo_delivery']) AS r
+FROM unnest(ARRAY['ftgo_admin', 'apicurio'] || string_to_array(:'service_roles', ' ')) AS r
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r)
 \gexec
 
@@ -23,8 +25,7 @@ ALTER ROLE ftgo_admin CREATEDB;
 -- ftgo_admin on their own databases.
 ALTER ROLE ftgo_admin REPLICATION;
 SELECT format('ALTER ROLE %I REPLICATION', r)
-FROM unnest(ARRAY['ftgo_order', 'ftgo_consumer', 'ftgo_kitchen', 'ftgo_accounting',
-                  'ftgo_restaurant', 'ftgo_delivery']) AS r
+FROM unnest(string_to_array(:'service_roles', ' ')) AS r
 \gexec
 
 SELECT 'CREATE DATABASE ftgo OWNER ftgo_admin'
@@ -47,6 +48,5 @@ GRANT ALL ON SCHEMA public TO ftgo_admin;
 SELECT format('GRANT CONNECT ON DATABASE ftgo TO %I', r),
        format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', r, r),
        format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', r)
-FROM unnest(ARRAY['ftgo_order', 'ftgo_consumer', 'ftgo_kitchen', 'ftgo_accounting',
-                  'ftgo_restaurant', 'ftgo_delivery']) AS r
+FROM unnest(string_to_array(:'service_roles', ' ')) AS r
 \gexec

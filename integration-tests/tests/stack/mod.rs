@@ -29,24 +29,9 @@ pub async fn start_service(
     name: &str,
     configure: impl FnOnce(figment::Figment) -> figment::Figment,
 ) -> Result<TestService> {
-    let group = unique_group(&format!("{name}-service"));
-    macro_rules! start {
-        ($run:path) => {
-            TestService::start_configured(name, group, configure, |s, i, stop, started| {
-                $run(s, i, stop.cancelled_owned(), Some(started))
-            })
-            .await
-        };
-    }
-    match name {
-        "order" => start!(order_service::run),
-        "consumer" => start!(consumer_service::run),
-        "kitchen" => start!(kitchen_service::run),
-        "accounting" => start!(accounting_service::run),
-        "restaurant" => start!(restaurant_service::run),
-        "delivery" => start!(delivery_service::run),
-        other => bail!("no service {other}"),
-    }
+    let definition = integration_tests::service(name)?;
+    let group = unique_group(&definition.instance().group);
+    TestService::start_configured(&definition, group, configure).await
 }
 
 /// The running back end.

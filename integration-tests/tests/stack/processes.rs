@@ -2,12 +2,13 @@
 //! for the tests that kill or freeze instances.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use test_support::TestDatabase;
+use service_kit::Definition;
+use test_support::{TestDatabase, start_group_at_end, unique_group};
 
 use super::wait_until;
 
@@ -27,6 +28,25 @@ fn free_port() -> Result<u16> {
 }
 
 impl ServiceProcesses {
+    /// The service `definition` declares, with no instance yet: a group of the test's own that
+    /// starts at the end of the topics it consumes, a new database, logs under `logs`.
+    pub async fn prepare(
+        definition: &Definition,
+        logs: &Path,
+        env: Vec<(&'static str, String)>,
+    ) -> Result<Self> {
+        let group = unique_group(&definition.instance().group);
+        start_group_at_end(&group, &definition.consumes())?;
+        Ok(Self {
+            name: definition.name,
+            group,
+            database: TestDatabase::create().await?,
+            instances: Vec::new(),
+            logs: logs.to_owned(),
+            env,
+        })
+    }
+
     pub fn spawn(&self, index: usize) -> Result<(u16, Child)> {
         let port = free_port()?;
         let log = std::fs::OpenOptions::new()
@@ -34,7 +54,7 @@ impl ServiceProcesses {
             .append(true)
             .open(self.logs.join(format!("{}-{index}.log", self.name)))?;
         let child = Command::new(env!("CARGO_BIN_EXE_ftgo-service"))
-            .args([self.name, &self.group])
+            .args([self.name, "run", "--group", &self.group])
             .env("FTGO_DATABASE__URL", self.database.url())
             // The service's own variable wins over the shared one (deploy/local/env sets it).
             .env(

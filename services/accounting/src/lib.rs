@@ -42,16 +42,16 @@
 //!   platform.
 //! - [`handlers`]: [`AccountingInbound`] (both channels) and their handling, each message a
 //!   state change plus the events and reply it sends, in one transaction.
-//! - [`run`]: the service: migrations, the consumer (decode → idempotent handler → dead letter),
-//!   the outbox relay, the HTTP port, until shutdown.
+//! - [`DEFINITION`]: the service declared once (what it consumes, its migrations, its handler);
+//!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
+//!   letter), the outbox relay, the HTTP port, until shutdown.
 
 pub mod domain;
 pub mod handlers;
 
-use std::future::Future;
-
 use anyhow::Result;
-use service_kit::{Instance, Running, Service, Settings};
+use service_kit::{Definition, Service, ServiceDefinition};
+use sqlx::migrate::Migrator;
 
 use crate::handlers::Accounting;
 pub use crate::handlers::AccountingInbound;
@@ -60,17 +60,28 @@ pub use crate::handlers::AccountingInbound;
 /// `ftgo.accounting-service.dlt`, database role `ftgo_accounting`.
 pub const NAME: &str = "accounting";
 
-/// Runs the service until `shutdown` completes; `started` learns the HTTP address once it
-/// consumes. Migrations run first.
-pub async fn run(
-    settings: Settings,
-    instance: Instance,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    started: Option<tokio::sync::oneshot::Sender<Running>>,
-) -> Result<()> {
-    let service = Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
-    let handler = Accounting::new(service.outgoing());
-    service
-        .run::<AccountingInbound, _>(handler, shutdown, started)
-        .await
+/// The accounting service, declared once: its binary, the tests and the scripts all start it from
+/// [`DEFINITION`].
+#[derive(Debug, Clone, Copy)]
+pub struct AccountingService;
+
+/// The accounting service as a value (`DEFINITION.main()` is its binary).
+pub const DEFINITION: Definition = Definition::of::<AccountingService>();
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+impl ServiceDefinition for AccountingService {
+    const NAME: &'static str = NAME;
+    type Inbound = AccountingInbound;
+    type Handler = Accounting;
+    const REPLICA_FEEDS: &'static [&'static str] =
+        &[<contracts::consumer::events::Event as contracts::Channel>::TOPIC];
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn handler(service: &mut Service) -> Result<Self::Handler> {
+        Ok(Accounting::new(service.outgoing()))
+    }
 }

@@ -1,19 +1,5 @@
-//! `accounting-service`: settings from the environment (`FTGO_*`, defaults for the local platform),
-//! logs, then the service until SIGTERM or Ctrl-C.
+//! `accounting-service`: the service until SIGTERM or Ctrl-C (`accounting-service --help`).
 
-use anyhow::Result;
-use service_kit::{Instance, Settings, init_subscriber};
-
-#[tokio::main]
-async fn main() -> Result<()> {
-    init_subscriber("accounting-service");
-    let settings = Settings::load(accounting_service::NAME)?;
-    let shutdown = service_kit::shutdown::on_signal()?;
-    accounting_service::run(
-        settings,
-        Instance::of(accounting_service::NAME),
-        shutdown.cancelled_owned(),
-        None,
-    )
-    .await
+fn main() -> anyhow::Result<()> {
+    accounting_service::DEFINITION.main()
 }

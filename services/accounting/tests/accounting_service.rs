@@ -20,9 +20,7 @@ use contracts::consumer::events::{ConsumerCreated, consumer_created};
 use contracts::order::replies::Reply;
 use contracts::order::replies::authorize_card_failed::AuthorizeCardFailure;
 use messaging::{Message, Received, header};
-use sqlx::PgPool;
-use test_support::{Client, Platform, TestService, records_of, settle};
-use tokio::sync::MutexGuard;
+use test_support::{Platform, ServiceUnderTest, records_of, settle};
 use uuid::Uuid;
 
 const EVENTS: &str = "ftgo.accounting.events";
@@ -30,38 +28,21 @@ const REPLIES: &str = "ftgo.order.replies";
 const DEAD_LETTERS: &str = "ftgo.accounting-service.dlt";
 
 /// The service on a database and group of its own, and a way to talk to it.
-struct Harness {
-    service: TestService,
-    /// This test's turn, held until the harness (and the service, stopped before) is gone.
-    _turn: MutexGuard<'static, ()>,
-    client: Client,
+struct Harness(ServiceUnderTest);
+
+impl std::ops::Deref for Harness {
+    type Target = ServiceUnderTest;
+
+    fn deref(&self) -> &ServiceUnderTest {
+        &self.0
+    }
 }
 
 impl Harness {
     async fn start() -> Result<Self> {
-        service_kit::init_test_subscriber();
-        let turn = test_support::one_service_at_a_time().await;
-        let service = TestService::start(
-            accounting_service::NAME,
-            |settings, instance, stop, started| {
-                accounting_service::run(settings, instance, stop.cancelled_owned(), Some(started))
-            },
-        )
-        .await?;
-        Ok(Self {
-            service,
-            _turn: turn,
-            client: Client::new("accounting-test")?,
-        })
-    }
-
-    fn pool(&self) -> &PgPool {
-        self.service.database.pool()
-    }
-
-    /// `record` as its producer would send it (a command without a reply-to, or an event).
-    async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
-        self.client.message(record).await
+        Ok(Self(
+            ServiceUnderTest::start(&accounting_service::DEFINITION).await?,
+        ))
     }
 
     /// `record` as the order service's saga `saga` would send it: replies to
@@ -85,16 +66,6 @@ impl Harness {
 
     async fn event(&self, record: &Received) -> Result<Event> {
         self.client.decode(record).await
-    }
-
-    /// Waits until the service relayed everything it sent about `key`.
-    async fn relayed(&self, key: &str) -> Result<()> {
-        self.service.relayed(key).await
-    }
-
-    /// Waits until the service handled `message` (its id is in the group's inbox).
-    async fn handled(&self, message: &Message) -> Result<()> {
-        self.service.handled(message).await
     }
 
     /// ConsumerCreated for `consumer`, as the consumer service would publish it.
@@ -187,7 +158,7 @@ async fn consumer_created_opens_one_account_per_consumer() -> Result<()> {
     .fetch_one(harness.pool())
     .await?;
     ensure!(limit == 50_000 && currency == "USD");
-    harness.service.stop().await
+    harness.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,7 +274,7 @@ async fn cards_are_authorized_once_per_order_or_refused_with_a_reason() -> Resul
             .fetch_one(harness.pool())
             .await?;
     ensure!(held == 2, "{held} authorizations");
-    harness.service.stop().await
+    harness.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,7 +359,7 @@ async fn a_reversal_releases_the_hold_once_and_always_succeeds() -> Result<()> {
         reversed && held == 1,
         "reversed: {reversed}, {held} authorizations"
     );
-    harness.service.stop().await
+    harness.0.stop().await
 }
 
 /// A dead-lettered AuthorizeCard replayed after its saga reversed the authorization it never
@@ -428,5 +399,5 @@ async fn an_authorization_after_its_compensation_is_refused_and_holds_nothing() 
         .fetch_one(harness.pool())
         .await?;
     ensure!(holds == 0, "{holds} authorizations for a compensated order");
-    harness.service.stop().await
+    harness.0.stop().await
 }

@@ -32,17 +32,17 @@
 //!   platform.
 //! - [`handlers`]: the commands, each a state change plus the event or reply it sends, in one
 //!   transaction.
-//! - [`run`]: the service: migrations, the consumer (decode → idempotent handler → dead letter),
-//!   the outbox relay, the HTTP port, until shutdown.
+//! - [`DEFINITION`]: the service declared once (what it consumes, its migrations, its handler);
+//!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
+//!   letter), the outbox relay, the HTTP port, until shutdown.
 
 pub mod domain;
 pub mod handlers;
 
-use std::future::Future;
-
 use anyhow::Result;
 use contracts::consumer::commands::Command;
-use service_kit::{Instance, Running, Service, Settings};
+use service_kit::{Definition, Service, ServiceDefinition};
+use sqlx::migrate::Migrator;
 
 use crate::handlers::ConsumerCommands;
 
@@ -50,15 +50,26 @@ use crate::handlers::ConsumerCommands;
 /// database role `ftgo_consumer`.
 pub const NAME: &str = "consumer";
 
-/// Runs the service until `shutdown` completes; `started` learns the HTTP address once it
-/// consumes. Migrations run first.
-pub async fn run(
-    settings: Settings,
-    instance: Instance,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    started: Option<tokio::sync::oneshot::Sender<Running>>,
-) -> Result<()> {
-    let service = Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
-    let handler = ConsumerCommands::new(service.outgoing());
-    service.run::<Command, _>(handler, shutdown, started).await
+/// The consumer service, declared once: its binary, the tests and the scripts all start it from
+/// [`DEFINITION`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerService;
+
+/// The consumer service as a value (`DEFINITION.main()` is its binary).
+pub const DEFINITION: Definition = Definition::of::<ConsumerService>();
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+impl ServiceDefinition for ConsumerService {
+    const NAME: &'static str = NAME;
+    type Inbound = Command;
+    type Handler = ConsumerCommands;
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn handler(service: &mut Service) -> Result<Self::Handler> {
+        Ok(ConsumerCommands::new(service.outgoing()))
+    }
 }

@@ -1,19 +1,5 @@
-//! `consumer-service`: settings from the environment (`FTGO_*`, defaults for the local platform),
-//! logs, then the service until SIGTERM or Ctrl-C.
+//! `consumer-service`: the service until SIGTERM or Ctrl-C (`consumer-service --help`).
 
-use anyhow::Result;
-use service_kit::{Instance, Settings, init_subscriber};
-
-#[tokio::main]
-async fn main() -> Result<()> {
-    init_subscriber("consumer-service");
-    let settings = Settings::load(consumer_service::NAME)?;
-    let shutdown = service_kit::shutdown::on_signal()?;
-    consumer_service::run(
-        settings,
-        Instance::of(consumer_service::NAME),
-        shutdown.cancelled_owned(),
-        None,
-    )
-    .await
+fn main() -> anyhow::Result<()> {
+    consumer_service::DEFINITION.main()
 }

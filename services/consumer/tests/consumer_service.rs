@@ -17,9 +17,7 @@ use contracts::order::replies::Reply;
 use contracts::order::replies::validate_order_by_consumer_failed::ConsumerValidationFailure;
 use contracts::{Channel, Contract};
 use messaging::{Message, Received, header};
-use sqlx::PgPool;
-use test_support::{Client, TestService, records_of};
-use tokio::sync::MutexGuard;
+use test_support::{ServiceUnderTest, records_of};
 use uuid::Uuid;
 
 const EVENTS: &str = "ftgo.consumer.events";
@@ -27,38 +25,21 @@ const REPLIES: &str = "ftgo.order.replies";
 const DEAD_LETTERS: &str = "ftgo.consumer-service.dlt";
 
 /// The service on a database and group of its own, and a way to talk to it.
-struct Harness {
-    service: TestService,
-    /// This test's turn, held until the harness (and the service, stopped before) is gone.
-    _turn: MutexGuard<'static, ()>,
-    client: Client,
+struct Harness(ServiceUnderTest);
+
+impl std::ops::Deref for Harness {
+    type Target = ServiceUnderTest;
+
+    fn deref(&self) -> &ServiceUnderTest {
+        &self.0
+    }
 }
 
 impl Harness {
     async fn start() -> Result<Self> {
-        service_kit::init_test_subscriber();
-        let turn = test_support::one_service_at_a_time().await;
-        let service = TestService::start(
-            consumer_service::NAME,
-            |settings, instance, stop, started| {
-                consumer_service::run(settings, instance, stop.cancelled_owned(), Some(started))
-            },
-        )
-        .await?;
-        Ok(Self {
-            service,
-            _turn: turn,
-            client: Client::new("consumer-test")?,
-        })
-    }
-
-    fn pool(&self) -> &PgPool {
-        self.service.database.pool()
-    }
-
-    /// `record` as a client would send it.
-    async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
-        self.client.message(record).await
+        Ok(Self(
+            ServiceUnderTest::start(&consumer_service::DEFINITION).await?,
+        ))
     }
 
     /// `record` as the order service's saga `saga` would send it: replies to
@@ -73,11 +54,6 @@ impl Harness {
 
     async fn reply(&self, record: &Received) -> Result<Reply> {
         self.client.decode(record).await
-    }
-
-    /// Waits until the service relayed everything it sent about `key`.
-    async fn relayed(&self, key: &str) -> Result<()> {
-        self.service.relayed(key).await
     }
 
     /// Creates a consumer and waits for its ConsumerCreated (commands about its orders travel
@@ -161,7 +137,7 @@ async fn a_consumer_is_created_once_and_a_second_with_its_id_is_dead_lettered() 
     .fetch_one(harness.pool())
     .await?;
     ensure!(name == "Ada" && limit == 100_000 && currency == "USD");
-    harness.service.stop().await
+    harness.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,5 +277,5 @@ async fn orders_are_validated_with_every_outcome_once_per_order() -> Result<()> 
             .fetch_one(harness.pool())
             .await?;
     ensure!(unknown == "UNKNOWN_CONSUMER");
-    harness.service.stop().await
+    harness.0.stop().await
 }

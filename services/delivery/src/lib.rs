@@ -17,16 +17,16 @@
 //!   assign a courier, cancel; events appended to the outbox.
 //! - [`couriers`]: which courier gets a new delivery (the available one with the fewest active
 //!   deliveries).
-//! - [`run`]: the service: migrations, the consumer (decode → idempotent handler → dead
+//! - [`DEFINITION`]: the service declared once (what it consumes, its migrations, its handler);
+//!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
 //!   letter), the outbox relay, the HTTP port, until shutdown.
 
 pub mod couriers;
 pub mod handlers;
 
-use std::future::Future;
-
 use anyhow::Result;
-use service_kit::{Instance, Running, Service, Settings};
+use service_kit::{Definition, Service, ServiceDefinition};
+use sqlx::migrate::Migrator;
 
 use crate::handlers::Delivery;
 
@@ -43,17 +43,26 @@ service_kit::inbound! {
     }
 }
 
-/// Runs the service until `shutdown` completes; `started` learns the HTTP address once it
-/// consumes. Migrations run first.
-pub async fn run(
-    settings: Settings,
-    instance: Instance,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    started: Option<tokio::sync::oneshot::Sender<Running>>,
-) -> Result<()> {
-    let service = Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
-    let handler = Delivery::new(service.outgoing());
-    service
-        .run::<DeliveryInbound, _>(handler, shutdown, started)
-        .await
+/// The delivery service, declared once: its binary, the tests and the scripts all start it from
+/// [`DEFINITION`].
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryService;
+
+/// The delivery service as a value (`DEFINITION.main()` is its binary).
+pub const DEFINITION: Definition = Definition::of::<DeliveryService>();
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+impl ServiceDefinition for DeliveryService {
+    const NAME: &'static str = NAME;
+    type Inbound = DeliveryInbound;
+    type Handler = Delivery;
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn handler(service: &mut Service) -> Result<Self::Handler> {
+        Ok(Delivery::new(service.outgoing()))
+    }
 }

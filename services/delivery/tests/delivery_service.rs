@@ -16,7 +16,7 @@ use contracts::ticket::events::{
 };
 use contracts::{Channel, Contract};
 use messaging::{Message, Received};
-use test_support::{Client, TestDatabase, TestService, eventually, now_ms, settle};
+use test_support::{ServiceUnderTest, TestDatabase, eventually, now_ms, settle};
 use uuid::Uuid;
 
 const DELIVERY_EVENTS: &str = "ftgo.delivery.events";
@@ -32,29 +32,21 @@ const COURIERS: [&str; 5] = [
 ];
 
 /// A delivery service of the test's own, and what the test talks to it with.
-struct Delivery {
-    service: TestService,
-    client: Client,
-    /// Released after the service stopped (fields drop in order).
-    _turn: tokio::sync::MutexGuard<'static, ()>,
+struct Delivery(ServiceUnderTest);
+
+impl std::ops::Deref for Delivery {
+    type Target = ServiceUnderTest;
+
+    fn deref(&self) -> &ServiceUnderTest {
+        &self.0
+    }
 }
 
 impl Delivery {
     async fn start() -> Result<Self> {
-        service_kit::init_test_subscriber();
-        let turn = test_support::one_service_at_a_time().await;
-        let service = TestService::start(
-            delivery_service::NAME,
-            |settings, instance, stop, started| {
-                delivery_service::run(settings, instance, stop.cancelled_owned(), Some(started))
-            },
-        )
-        .await?;
-        Ok(Self {
-            service,
-            client: Client::new("delivery-test")?,
-            _turn: turn,
-        })
+        Ok(Self(
+            ServiceUnderTest::start(&delivery_service::DEFINITION).await?,
+        ))
     }
 
     async fn publish<T: Contract>(&self, record: &T) -> Result<Message> {
@@ -211,7 +203,7 @@ async fn a_ticket_accepted_after_its_order_schedules_a_delivery_with_a_courier()
     settle().await;
     ensure!(delivery.events(order, 2).await?.len() == 2);
     ensure!(records_of(DEAD_LETTERS, order, 0).await?.is_empty());
-    delivery.service.stop().await
+    delivery.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +224,7 @@ async fn a_ticket_accepted_before_its_order_schedules_once_the_order_arrives() -
     let events = delivery.events(order, 2).await?;
     let courier = scheduled_and_assigned(&events, order, restaurant, ready_by)?;
     ensure!(delivery.delivery(order).await? == Some(("SCHEDULED".into(), Some(courier))));
-    delivery.service.stop().await
+    delivery.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +249,7 @@ async fn a_second_ticket_accepted_schedules_no_second_delivery() -> Result<()> {
     settle().await;
     let events = delivery.events(order, 2).await?;
     ensure!(events.len() == 2, "{events:?}");
-    delivery.service.stop().await
+    delivery.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,7 +326,7 @@ async fn a_cancelled_order_or_ticket_cancels_its_delivery_or_keeps_it_from_being
     );
     ensure!(delivery.events(early, 0).await?.is_empty());
     ensure!(delivery.delivery(early).await?.is_none());
-    delivery.service.stop().await
+    delivery.0.stop().await
 }
 
 /// The courier rule, on the service's tables alone: the available courier with the fewest

@@ -20,17 +20,17 @@
 //! - [`replica`]: the menu replica, kept from restaurant events in any order of arrival.
 //! - [`handlers`]: each message's work in one transaction: load the ticket, apply the state
 //!   machine, store, and append the reply and events to the outbox.
-//! - [`run`]: the service: migrations, the consumer (decode → idempotent handler → dead
+//! - [`DEFINITION`]: the service declared once (what it consumes, its migrations, its handler);
+//!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
 //!   letter), the outbox relay, the HTTP port, until shutdown.
 
 pub mod handlers;
 pub mod replica;
 pub mod ticket;
 
-use std::future::Future;
-
 use anyhow::Result;
-use service_kit::{Instance, Running, Service, Settings};
+use service_kit::{Definition, Service, ServiceDefinition};
+use sqlx::migrate::Migrator;
 
 use crate::handlers::Kitchen;
 
@@ -48,17 +48,28 @@ service_kit::inbound! {
     }
 }
 
-/// Runs the service until `shutdown` completes; `started` learns the HTTP address once it
-/// consumes. Migrations run first.
-pub async fn run(
-    settings: Settings,
-    instance: Instance,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    started: Option<tokio::sync::oneshot::Sender<Running>>,
-) -> Result<()> {
-    let service = Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
-    let handler = Kitchen::new(service.outgoing());
-    service
-        .run::<KitchenInbound, _>(handler, shutdown, started)
-        .await
+/// The kitchen service, declared once: its binary, the tests and the scripts all start it from
+/// [`DEFINITION`].
+#[derive(Debug, Clone, Copy)]
+pub struct KitchenService;
+
+/// The kitchen service as a value (`DEFINITION.main()` is its binary).
+pub const DEFINITION: Definition = Definition::of::<KitchenService>();
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+impl ServiceDefinition for KitchenService {
+    const NAME: &'static str = NAME;
+    type Inbound = KitchenInbound;
+    type Handler = Kitchen;
+    const REPLICA_FEEDS: &'static [&'static str] =
+        &[<contracts::restaurant::events::Event as contracts::Channel>::TOPIC];
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn handler(service: &mut Service) -> Result<Self::Handler> {
+        Ok(Kitchen::new(service.outgoing()))
+    }
 }

@@ -24,7 +24,7 @@ use contracts::restaurant::events::{
 use contracts::ticket::events::Event as TicketEvent;
 use contracts::{Channel, Contract};
 use messaging::{Message, Received, header};
-use test_support::{Client, TestService, eventually, now_ms, settle};
+use test_support::{ServiceUnderTest, eventually, now_ms, settle};
 use uuid::Uuid;
 
 const REPLIES: &str = "ftgo.order.replies";
@@ -32,40 +32,21 @@ const TICKET_EVENTS: &str = "ftgo.ticket.events";
 const DEAD_LETTERS: &str = "ftgo.kitchen-service.dlt";
 
 /// A kitchen service of the test's own, and what the test talks to it with.
-struct Kitchen {
-    service: TestService,
-    client: Client,
-    /// Released after the service stopped (fields drop in order).
-    _turn: tokio::sync::MutexGuard<'static, ()>,
+struct Kitchen(ServiceUnderTest);
+
+impl std::ops::Deref for Kitchen {
+    type Target = ServiceUnderTest;
+
+    fn deref(&self) -> &ServiceUnderTest {
+        &self.0
+    }
 }
 
 impl Kitchen {
     async fn start() -> Result<Self> {
-        service_kit::init_test_subscriber();
-        let turn = test_support::one_service_at_a_time().await;
-        let service = TestService::start(
-            kitchen_service::NAME,
-            |settings, instance, stop, started| {
-                kitchen_service::run(settings, instance, stop.cancelled_owned(), Some(started))
-            },
-        )
-        .await?;
-        Ok(Self {
-            service,
-            client: Client::new("kitchen-test")?,
-            _turn: turn,
-        })
-    }
-
-    async fn message<T: Contract>(&self, record: &T) -> Result<Message> {
-        self.client.message(record).await
-    }
-
-    /// Publishes an event or a one-way kitchen action.
-    async fn publish<T: Contract>(&self, record: &T) -> Result<Message> {
-        let message = self.message(record).await?;
-        self.client.publish(T::TOPIC, &message).await?;
-        Ok(message)
+        Ok(Self(
+            ServiceUnderTest::start(&kitchen_service::DEFINITION).await?,
+        ))
     }
 
     /// Publishes a saga command whose reply goes to `ftgo.order.replies`.
@@ -286,7 +267,7 @@ async fn create_ticket_is_granted_against_the_replica_or_refused_with_the_reason
             "{order} has a ticket"
         );
     }
-    kitchen.service.stop().await
+    kitchen.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +291,7 @@ async fn a_resent_create_ticket_is_answered_again_with_no_second_ticket() -> Res
     ensure!(kitchen.replies(order, 2).await?.len() == 2);
     ensure!(kitchen.ticket_events(order, 1).await?.len() == 1);
     ensure!(kitchen.ticket(order).await? == Some(("CREATE_PENDING".into(), 1)));
-    kitchen.service.stop().await
+    kitchen.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,7 +363,7 @@ async fn a_ticket_goes_from_pending_to_ready_for_pickup_with_an_event_at_each_st
         matches!(&events[3], TicketEvent::TicketReadyForPickup(e) if e.restaurant_id == restaurant)
     );
     kitchen.until_state(order, "READY_FOR_PICKUP").await?;
-    kitchen.service.stop().await
+    kitchen.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,7 +433,7 @@ async fn cancel_create_ticket_cancels_a_pending_ticket_and_succeeds_with_nothing
     );
     ensure!(kitchen.ticket_events(never, 0).await?.is_empty());
     ensure!(kitchen.ticket_events(failed, 0).await?.is_empty());
-    kitchen.service.stop().await
+    kitchen.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,7 +539,7 @@ async fn a_cancellation_begins_and_is_then_undone_or_confirmed() -> Result<()> {
             if f.reason == BeginCancelTicketFailure::UnknownTicket),
         "{replies:?}"
     );
-    kitchen.service.stop().await
+    kitchen.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -620,7 +601,7 @@ async fn a_refused_kitchen_action_is_dead_lettered_with_its_reason() -> Result<(
         kitchen.ticket_events(pending, 1).await?.len() == 1,
         "a refused action sent an event"
     );
-    kitchen.service.stop().await
+    kitchen.0.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -714,7 +695,7 @@ async fn a_menu_revision_replaces_the_replica_menu_and_an_older_menu_never_wins(
         matches!(replies[0].1, Reply::CreateTicketSucceeded(_)),
         "{replies:?}"
     );
-    kitchen.service.stop().await
+    kitchen.0.stop().await
 }
 
 /// A dead-lettered CreateTicket replayed after its saga cancelled the ticket it never made:
@@ -756,5 +737,5 @@ async fn a_create_ticket_after_its_compensation_is_refused_and_leaves_no_ticket(
         kitchen.ticket(order).await?.is_none(),
         "a ticket for a compensated order"
     );
-    kitchen.service.stop().await
+    kitchen.0.stop().await
 }

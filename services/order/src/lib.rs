@@ -11,7 +11,9 @@
 //! - [`effects`]: the sagas' actions applied: commands to the outbox, order state changes.
 //! - [`orders`]: validating and pricing an order, the order table.
 //! - [`replica`]: restaurants and menus from the restaurant service's events.
-//! - [`run`]: the service: migrations, consumer, relay, saga deadlines, HTTP.
+//! - [`DEFINITION`]: the service declared once (what it consumes, its migrations, its handler);
+//!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
+//!   letter), the outbox relay, the HTTP port, until shutdown.
 
 pub mod effects;
 pub mod handlers;
@@ -19,11 +21,10 @@ pub mod orders;
 pub mod replica;
 pub mod sagas;
 
-use std::future::Future;
-
 use anyhow::Result;
 use outbox::SagaManager;
-use service_kit::{Instance, Running, Service, Settings};
+use service_kit::{Definition, Service, ServiceDefinition};
+use sqlx::migrate::Migrator;
 
 use crate::effects::OrderEffects;
 use crate::handlers::{OrderHandler, OrderInbound};
@@ -32,43 +33,55 @@ use crate::sagas::{CancelOrderSaga, CreateOrderSaga};
 /// The service's name: group `order-service`, database role `ftgo_order`.
 pub const NAME: &str = "order";
 
-/// Runs the service until `shutdown` completes; `started` learns the HTTP address once it
-/// consumes. A participant that does not reply within `settings.saga.reply_timeout` fails its
-/// step (see [`sagas`]).
-pub async fn run(
-    settings: Settings,
-    instance: Instance,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    started: Option<tokio::sync::oneshot::Sender<Running>>,
-) -> Result<()> {
-    let reply_timeout = settings.saga.reply_timeout();
-    let max_resends = settings.saga.max_resends;
-    let mut service =
-        Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
-    let effects = OrderEffects {
-        outgoing: service.outgoing(),
-    };
-    let create = SagaManager::new(CreateOrderSaga { reply_timeout }).with_max_resends(max_resends);
-    let cancel = SagaManager::new(CancelOrderSaga { reply_timeout }).with_max_resends(max_resends);
-    {
-        let (pool, effects, create) = (service.pool().clone(), effects.clone(), create.clone());
-        service.spawn("create-order deadlines", move |stop| async move {
-            create.run_deadlines(pool, effects, stop).await;
-        });
+/// The order service, declared once: its binary, the tests and the scripts all start it from
+/// [`DEFINITION`]. A participant that does not reply within `settings.saga.reply_timeout` fails
+/// its step (see [`sagas`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OrderService;
+
+/// The order service as a value (`DEFINITION.main()` is its binary).
+pub const DEFINITION: Definition = Definition::of::<OrderService>();
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+impl ServiceDefinition for OrderService {
+    const NAME: &'static str = NAME;
+    type Inbound = OrderInbound;
+    type Handler = OrderHandler;
+    const REPLICA_FEEDS: &'static [&'static str] =
+        &[<contracts::restaurant::events::Event as contracts::Channel>::TOPIC];
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
     }
-    {
-        let (pool, effects, cancel) = (service.pool().clone(), effects.clone(), cancel.clone());
-        service.spawn("cancel-order deadlines", move |stop| async move {
-            cancel.run_deadlines(pool, effects, stop).await;
-        });
+
+    fn handler(service: &mut Service) -> Result<Self::Handler> {
+        let saga = &service.settings().saga;
+        let (reply_timeout, max_resends) = (saga.reply_timeout(), saga.max_resends);
+        let effects = OrderEffects {
+            outgoing: service.outgoing(),
+        };
+        let create =
+            SagaManager::new(CreateOrderSaga { reply_timeout }).with_max_resends(max_resends);
+        let cancel =
+            SagaManager::new(CancelOrderSaga { reply_timeout }).with_max_resends(max_resends);
+        {
+            let (pool, effects, create) = (service.pool().clone(), effects.clone(), create.clone());
+            service.spawn("create-order deadlines", move |stop| async move {
+                create.run_deadlines(pool, effects, stop).await;
+            });
+        }
+        {
+            let (pool, effects, cancel) = (service.pool().clone(), effects.clone(), cancel.clone());
+            service.spawn("cancel-order deadlines", move |stop| async move {
+                cancel.run_deadlines(pool, effects, stop).await;
+            });
+        }
+        Ok(OrderHandler {
+            outgoing: service.outgoing(),
+            create,
+            cancel,
+            effects,
+        })
     }
-    let handler = OrderHandler {
-        outgoing: service.outgoing(),
-        create,
-        cancel,
-        effects,
-    };
-    service
-        .run::<OrderInbound, _>(handler, shutdown, started)
-        .await
 }

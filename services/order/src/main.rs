@@ -1,19 +1,5 @@
-//! `order-service`: settings from the environment (`FTGO_*`, defaults for the local platform),
-//! logs, then the service until SIGTERM or Ctrl-C.
+//! `order-service`: the service until SIGTERM or Ctrl-C (`order-service --help`).
 
-use anyhow::Result;
-use service_kit::{Instance, Settings, init_subscriber};
-
-#[tokio::main]
-async fn main() -> Result<()> {
-    init_subscriber("order-service");
-    let settings = Settings::load(order_service::NAME)?;
-    let shutdown = service_kit::shutdown::on_signal()?;
-    order_service::run(
-        settings,
-        Instance::of(order_service::NAME),
-        shutdown.cancelled_owned(),
-        None,
-    )
-    .await
+fn main() -> anyhow::Result<()> {
+    order_service::DEFINITION.main()
 }

@@ -4,16 +4,16 @@
 //!
 //! # Layout
 //! - [`handlers`]: the commands, each a state change and an event in one transaction.
-//! - [`run`]: the service: migrations, the consumer (decode → idempotent handler → dead letter),
-//!   the outbox relay, the HTTP port, until shutdown.
+//! - [`DEFINITION`]: the service declared once (what it consumes, its migrations, its handler);
+//!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
+//!   letter), the outbox relay, the HTTP port, until shutdown.
 
 pub mod handlers;
 
-use std::future::Future;
-
 use anyhow::Result;
 use contracts::restaurant::commands::Command;
-use service_kit::{Instance, Running, Service, Settings};
+use service_kit::{Definition, Service, ServiceDefinition};
+use sqlx::migrate::Migrator;
 
 use crate::handlers::RestaurantCommands;
 
@@ -21,15 +21,26 @@ use crate::handlers::RestaurantCommands;
 /// `ftgo.restaurant-service.dlt`, database role `ftgo_restaurant`.
 pub const NAME: &str = "restaurant";
 
-/// Runs the service until `shutdown` completes; `started` learns the HTTP address once it
-/// listens. Migrations run first.
-pub async fn run(
-    settings: Settings,
-    instance: Instance,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    started: Option<tokio::sync::oneshot::Sender<Running>>,
-) -> Result<()> {
-    let service = Service::start(NAME, settings, instance, &sqlx::migrate!("./migrations")).await?;
-    let handler = RestaurantCommands::new(service.outgoing());
-    service.run::<Command, _>(handler, shutdown, started).await
+/// The restaurant service, declared once: its binary, the tests and the scripts all start it from
+/// [`DEFINITION`].
+#[derive(Debug, Clone, Copy)]
+pub struct RestaurantService;
+
+/// The restaurant service as a value (`DEFINITION.main()` is its binary).
+pub const DEFINITION: Definition = Definition::of::<RestaurantService>();
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+impl ServiceDefinition for RestaurantService {
+    const NAME: &'static str = NAME;
+    type Inbound = Command;
+    type Handler = RestaurantCommands;
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn handler(service: &mut Service) -> Result<Self::Handler> {
+        Ok(RestaurantCommands::new(service.outgoing()))
+    }
 }

@@ -9,8 +9,8 @@ use contracts::restaurant::commands::{CreateRestaurant, ReviseMenu, revise_menu}
 use contracts::restaurant::events::Event;
 use contracts::{Channel, Contract};
 use messaging::header;
+use service_kit::Running;
 use service_kit::Settings;
-use service_kit::{Instance, Running};
 use test_support::{Client, TestDatabase, records_of, unique_group};
 use tokio_util::sync::CancellationToken;
 
@@ -28,12 +28,15 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
     let group = unique_group("restaurant-service");
     let stop = CancellationToken::new();
     let (started, running) = tokio::sync::oneshot::channel();
-    let service = tokio::spawn(restaurant_service::run(
-        settings,
-        Instance::of(restaurant_service::NAME).in_group(group.clone()),
-        stop.clone().cancelled_owned(),
-        Some(started),
-    ));
+    let definition = restaurant_service::DEFINITION;
+    let service = tokio::spawn({
+        let (instance, stop) = (definition.instance().in_group(group.clone()), stop.clone());
+        async move {
+            definition
+                .run(settings, instance, stop, Some(started))
+                .await
+        }
+    });
     let Running { http } = running.await.context("the service did not start")?;
     let ready = reqwest::get(format!("http://{http}/health/ready")).await?;
     ensure!(ready.status() == 200, "not ready: {}", ready.text().await?);
@@ -144,15 +147,12 @@ async fn the_leader_expires_the_inbox_past_its_retention() -> Result<()> {
     service_kit::init_test_subscriber();
     let _turn = test_support::one_service_at_a_time().await;
     let service = test_support::TestService::start_configured(
-        restaurant_service::NAME,
+        &restaurant_service::DEFINITION,
         unique_group("restaurant-service"),
         |figment| {
             figment
                 .merge(("inbox.retention_secs", 60))
                 .merge(("inbox.expire_every_secs", 1))
-        },
-        |settings, instance, stop, started| async move {
-            restaurant_service::run(settings, instance, stop.cancelled_owned(), Some(started)).await
         },
     )
     .await?;
@@ -190,13 +190,7 @@ async fn the_leader_expires_the_inbox_past_its_retention() -> Result<()> {
 async fn a_reused_id_and_a_wrong_key_are_dead_lettered_not_dropped() -> Result<()> {
     service_kit::init_test_subscriber();
     let _turn = test_support::one_service_at_a_time().await;
-    let service = test_support::TestService::start(
-        restaurant_service::NAME,
-        |settings, instance, stop, started| async move {
-            restaurant_service::run(settings, instance, stop.cancelled_owned(), Some(started)).await
-        },
-    )
-    .await?;
+    let service = test_support::TestService::start(&restaurant_service::DEFINITION).await?;
     let client = Client::new("restaurant-test")?;
     let restaurant = |id: uuid::Uuid, name: &str| CreateRestaurant {
         restaurant_id: id,

@@ -5,25 +5,17 @@
 //! the low watermark where the group has committed nothing on that partition (it would start
 //! there). A group is shown on a topic only when it has committed something on it.
 
+pub mod apply;
+pub mod manifest;
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kafka::{GroupOffsets, TopicAdmin, Watermarks};
-use serde::Deserialize;
 
 use crate::send::{kafka_unreachable, probe_kafka};
-
-/// The consumer groups of the project's services.
-pub const SERVICE_GROUPS: [&str; 6] = [
-    "order-service",
-    "consumer-service",
-    "kitchen-service",
-    "accounting-service",
-    "restaurant-service",
-    "delivery-service",
-];
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,34 +25,20 @@ pub struct Options {
     /// The topic manifest; when it is missing, every `ftgo.*` topic on the broker.
     #[arg(long, default_value = "deploy/topics.toml", value_name = "FILE")]
     pub file: std::path::PathBuf,
-    /// Another consumer group to show the lag of (besides the services'); repeatable.
+    /// Another consumer group to show the lag of (besides the services' groups, `*-service`,
+    /// that the broker knows); repeatable.
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
 }
 
-/// `deploy/topics.toml`: only the names matter here.
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    topic: Vec<ManifestTopic>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ManifestTopic {
-    name: String,
-}
-
 /// The topics to show: the manifest's, or the broker's `ftgo.*` ones.
 fn topic_names(file: &Path, admin: &TopicAdmin) -> Result<(Vec<String>, String)> {
-    match std::fs::read_to_string(file) {
-        Ok(text) => {
-            let manifest: Manifest =
-                toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
-            Ok((
-                manifest.topic.into_iter().map(|t| t.name).collect(),
-                format!("topics of {}", file.display()),
-            ))
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+    match std::fs::exists(file) {
+        Ok(true) => Ok((
+            manifest::read(file)?.into_iter().map(|t| t.name).collect(),
+            format!("topics of {}", file.display()),
+        )),
+        Ok(false) => {
             let names = admin
                 .topics()?
                 .into_iter()
@@ -108,7 +86,12 @@ struct Row {
 pub fn topics(bootstrap: &str, options: &Options) -> Result<ExitCode> {
     let admin = probe_kafka(bootstrap)?;
     let (names, source) = topic_names(&options.file, &admin)?;
-    let mut groups: Vec<String> = SERVICE_GROUPS.iter().map(|g| (*g).to_owned()).collect();
+    // The services' groups (`<name>-service`) the broker knows, and the ones asked for.
+    let mut groups: Vec<String> = admin
+        .groups()?
+        .into_iter()
+        .filter(|g| g.ends_with("-service") && !g.starts_with("test-"))
+        .collect();
     for group in &options.groups {
         if !groups.contains(group) {
             groups.push(group.clone());

@@ -1,0 +1,102 @@
+//! Every service's binary, made from its [`Definition`]:
+//!
+//! ```text
+//! <name>-service [run] [--group GROUP]   the service until SIGTERM or Ctrl-C
+//! <name>-service describe                what it is, as JSON (for scripts)
+//! <name>-service reset --to-end          moves its stopped group past what waits on the
+//!                                        topics it consumes (replica feeds left alone)
+//! ```
+//!
+//! Settings come from `FTGO_*` variables with defaults for the local platform.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::definition::Definition;
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(about = "An FTGO service (settings: FTGO_* environment variables)")]
+struct Arguments {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the service until SIGTERM or Ctrl-C (the default).
+    Run {
+        /// Joins this consumer group instead of `<name>-service` (instances of one deployment
+        /// share a group; tests run one of their own).
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Prints what the service is: its group, dead-letter topic, consumed topics and replica
+    /// feeds, as JSON.
+    Describe,
+    /// Moves the service's group to the end of the topics it consumes, so it handles only what
+    /// is written from now on (the topics it keeps replicas from are left alone). Stop every
+    /// instance first: the broker refuses it while the group has members.
+    Reset {
+        /// Required: the end is the only place it moves to.
+        #[arg(long, required = true)]
+        to_end: bool,
+        /// Another group than `<name>-service`.
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
+pub(crate) fn main(
+    definition: &Definition,
+    arguments: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<()> {
+    let arguments = Arguments::parse_from(arguments);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match arguments.command.unwrap_or(Command::Run { group: None }) {
+        Command::Run { group } => runtime.block_on(run(definition, group)),
+        Command::Describe => {
+            println!("{}", serde_json::to_string_pretty(&definition.describe())?);
+            Ok(())
+        }
+        Command::Reset { to_end: _, group } => {
+            let settings = Settings::load(definition.name)?;
+            let group = group.unwrap_or_else(|| definition.instance().group);
+            let topics: Vec<&str> = definition
+                .consumes()
+                .into_iter()
+                .filter(|topic| !definition.replica_feeds.contains(topic))
+                .collect();
+            let moved = reset_to_end(&settings.kafka.bootstrap_servers, &group, &topics)?;
+            println!(
+                "{group}: {moved} partitions moved to the end of {}",
+                topics.join(", ")
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn run(definition: &Definition, group: Option<String>) -> Result<()> {
+    crate::init_subscriber(&format!("{}-service", definition.name));
+    let settings = Settings::load(definition.name)?;
+    let mut instance = definition.instance();
+    if let Some(group) = group {
+        instance = instance.in_group(group);
+    }
+    let stop = crate::shutdown::on_signal()?;
+    definition.run(settings, instance, stop, None).await
+}
+
+/// Moves `group` to the end of `topics`, refusing while it has members.
+pub fn reset_to_end(bootstrap_servers: &str, group: &str, topics: &[&str]) -> Result<usize> {
+    let offsets = kafka::GroupOffsets::new(bootstrap_servers, group, Duration::from_secs(10))?;
+    offsets.reset_to_end(topics).map_err(|error| match error {
+        kafka::KafkaError::GroupActive { .. } => {
+            anyhow::anyhow!("{error} (deploy/local/services stop)")
+        }
+        other => other.into(),
+    })
+}

@@ -1,0 +1,138 @@
+//! Every service is declared once (`service_kit::ServiceDefinition`), and its binary answers
+//! from that declaration: `describe` prints what it consumes, `reset --to-end` moves its stopped
+//! group past what waits on those topics and leaves its replica feeds alone, and refuses while
+//! the group has members. The message catalog's consumers agree with the definitions.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use kafka::{GroupOffsets, TopicAdmin};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use test_support::{Platform, unique_group};
+
+fn ftgo_service(arguments: &[&str]) -> Result<std::process::Output> {
+    Command::new(env!("CARGO_BIN_EXE_ftgo-service"))
+        .args(arguments)
+        .output()
+        .context("running ftgo-service")
+}
+
+#[test]
+fn describe_prints_what_each_definition_declares() -> Result<()> {
+    for definition in &integration_tests::SERVICES {
+        let output = ftgo_service(&[definition.name, "describe"])?;
+        ensure!(output.status.success(), "{output:?}");
+        let described: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let expected = serde_json::to_value(definition.describe())?;
+        ensure!(described == expected, "{described} != {expected}");
+        ensure!(described["group"] == format!("{}-service", definition.name));
+        let consumes = described["consumes"].as_array().context("consumes")?;
+        ensure!(!consumes.is_empty(), "{} consumes nothing", definition.name);
+        for feed in definition.replica_feeds {
+            ensure!(
+                definition.consumes().contains(feed),
+                "{}: replica feed {feed} is not consumed",
+                definition.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The catalog names, per topic, the services that consume it ("order service (saga
+/// orchestrator)"), for docs/messages.md: exactly the services whose definitions consume that
+/// topic.
+#[test]
+fn the_catalog_names_the_consumers_the_definitions_declare() -> Result<()> {
+    for channel in contracts::catalog::CHANNELS {
+        let mut declared: Vec<String> = integration_tests::SERVICES
+            .iter()
+            .filter(|definition| definition.consumes().contains(&channel.topic))
+            .map(|definition| format!("{} service", definition.name))
+            .collect();
+        let mut listed: Vec<String> = channel
+            .consumers
+            .iter()
+            // "order service (saga orchestrator)": the service, then what for.
+            .map(|consumer| consumer.split(" (").next().unwrap_or(consumer))
+            .filter(|consumer| consumer.ends_with(" service"))
+            .map(str::to_owned)
+            .collect();
+        declared.sort();
+        listed.sort();
+        ensure!(
+            declared == listed,
+            "{}: schemas/catalog.toml lists consumers {listed:?}, the services' definitions {declared:?}",
+            channel.topic
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn reset_moves_a_stopped_group_to_the_end_except_replica_feeds_and_refuses_a_live_one() -> Result<()>
+{
+    let platform = Platform::from_env();
+    let definition = order_service::DEFINITION;
+    let group = unique_group("reset-test");
+    let timeout = Duration::from_secs(10);
+    let offsets = GroupOffsets::new(&platform.bootstrap_servers, &group, timeout)?;
+    let admin = TopicAdmin::new(&platform.bootstrap_servers, timeout)?;
+    // The group at the start of every topic it consumes.
+    for topic in definition.consumes() {
+        let starts: Vec<(i32, i64)> = admin
+            .watermarks(topic)?
+            .iter()
+            .map(|w| (w.partition, w.low))
+            .collect();
+        offsets.commit(topic, &starts)?;
+    }
+
+    let output = ftgo_service(&["order", "reset", "--to-end", "--group", &group])?;
+    ensure!(output.status.success(), "{output:?}");
+    for topic in definition.consumes() {
+        let committed = offsets.committed(topic)?;
+        let watermarks = admin.watermarks(topic)?;
+        for (w, (partition, offset)) in watermarks.iter().zip(&committed) {
+            ensure!(w.partition == *partition);
+            // The order service keeps a replica of the restaurants: never moved past them.
+            let expected = if topic == "ftgo.restaurant.events" {
+                w.low
+            } else {
+                w.high
+            };
+            // A record may arrive on a shared topic meanwhile: at least where the end was.
+            let offset = offset.context("nothing committed")?;
+            ensure!(
+                offset == expected || (expected == w.high && offset <= w.high && offset > w.low),
+                "{topic}[{partition}]: committed {offset}, expected {expected} ({w:?})"
+            );
+        }
+    }
+
+    // A member joins: the broker would refuse the commit, and the binary says why first.
+    let member: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &platform.bootstrap_servers)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    member.subscribe(&["ftgo.order.commands"])?;
+    let joined = std::time::Instant::now() + Duration::from_secs(60);
+    while offsets.members()? != 1 {
+        ensure!(
+            std::time::Instant::now() < joined,
+            "the member did not join"
+        );
+        let _ = member.poll(Duration::from_millis(200));
+    }
+    let output = ftgo_service(&["order", "reset", "--to-end", "--group", &group])?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    ensure!(!output.status.success(), "reset a live group: {output:?}");
+    ensure!(
+        stderr.contains("has 1 members") && stderr.contains("stop its instances first"),
+        "{stderr}"
+    );
+    Ok(())
+}
