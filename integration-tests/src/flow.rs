@@ -12,18 +12,10 @@ use anyhow::{Result, bail};
 use kafka::TopicTail;
 use messaging::{Received, header};
 
-/// Every topic an order's messages travel on.
-pub const ORDER_TOPICS: [&str; 9] = [
-    "ftgo.order.commands",
-    "ftgo.order.events",
-    "ftgo.order.replies",
-    "ftgo.consumer.commands",
-    "ftgo.kitchen.commands",
-    "ftgo.accounting.commands",
-    "ftgo.ticket.events",
-    "ftgo.accounting.events",
-    "ftgo.delivery.events",
-];
+/// Every topic whose records are keyed by the order id (the catalog's).
+pub fn order_topics() -> Vec<&'static str> {
+    contracts::catalog::topics_keyed_by("orderId")
+}
 
 /// A record's short type (`OrderApproved`), from its `ce_type` header.
 pub fn short_type(record: &Received) -> &str {

@@ -16,7 +16,7 @@ use contracts::consumer::commands::CreateConsumer;
 use contracts::consumer::commands::create_consumer::PersonName;
 use contracts::restaurant::commands::CreateRestaurant;
 use contracts::restaurant::commands::create_restaurant::Address;
-use integration_tests::flow::{ORDER_TOPICS, Recorder, short_type};
+use integration_tests::flow::{Recorder, order_topics, short_type};
 use stack::processes::ServiceProcesses;
 use stack::{World, menu, order, wait_until};
 use test_support::{Client, Platform};
@@ -31,7 +31,7 @@ async fn orders_placed_while_the_leading_kitchen_instance_is_frozen_are_approved
     let platform = Platform::from_env();
     let logs = std::env::temp_dir().join(format!("ftgo-frozen-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
-    let mut topics: Vec<&str> = ORDER_TOPICS.to_vec();
+    let mut topics: Vec<&str> = order_topics();
     topics.extend(["ftgo.restaurant.events", "ftgo.consumer.events"]);
     let recorder = Recorder::start(&platform.bootstrap_servers, &topics)?;
     let client = Client::new("ftgo-frozen")?;

@@ -16,7 +16,7 @@ use contracts::consumer::commands::create_consumer::PersonName;
 use contracts::order::commands::CancelOrder;
 use contracts::restaurant::commands::CreateRestaurant;
 use contracts::restaurant::commands::create_restaurant::Address;
-use integration_tests::flow::{ORDER_TOPICS, Recorder, short_type};
+use integration_tests::flow::{Recorder, order_topics, short_type};
 use messaging::Received;
 use stack::processes::ServiceProcesses;
 use stack::{World, menu, order, wait_until};
@@ -94,7 +94,7 @@ async fn a_thousand_orders_survive_killed_instances_of_every_service() -> Result
     let platform = Platform::from_env();
     let logs = std::env::temp_dir().join(format!("ftgo-under-failure-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
-    let mut topics: Vec<&str> = ORDER_TOPICS.to_vec();
+    let mut topics: Vec<&str> = order_topics();
     topics.extend(["ftgo.restaurant.events", "ftgo.consumer.events"]);
     let recorder = Recorder::start(&platform.bootstrap_servers, &topics)?;
     let client = Client::new("ftgo-under-failure")?;

@@ -29,11 +29,11 @@ use crate::order::{DEFAULT_ADDRESS, parse_address};
 use crate::seed::demo_id;
 use crate::send::{SOURCE, kafka_unreachable, probe_kafka};
 
-const ORDER_EVENTS: &str = "ftgo.order.events";
-const RESTAURANT_EVENTS: &str = "ftgo.restaurant.events";
-const CONSUMER_EVENTS: &str = "ftgo.consumer.events";
-const APPROVED: &str = "ftgo.order.events.OrderApproved";
-const REJECTED: &str = "ftgo.order.events.OrderRejected";
+const ORDER_EVENTS: &str = <contracts::order::events::Event as contracts::Channel>::TOPIC;
+const RESTAURANT_EVENTS: &str = <contracts::restaurant::events::Event as contracts::Channel>::TOPIC;
+const CONSUMER_EVENTS: &str = <contracts::consumer::events::Event as contracts::Channel>::TOPIC;
+const APPROVED: &str = <contracts::order::events::OrderApproved as contracts::Contract>::FULL_NAME;
+const REJECTED: &str = <contracts::order::events::OrderRejected as contracts::Contract>::FULL_NAME;
 
 /// The targets printed next to the `--half` summary.
 const TARGET_SATURATION: f64 = 300.0;

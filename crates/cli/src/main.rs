@@ -242,6 +242,9 @@ struct KafkaArgs {
 
 #[derive(Debug, Subcommand)]
 enum OutboxCommand {
+    /// Prints the SQL that makes the outbox, inbox and saga tables (what every service runs at
+    /// start), for the schema first on the search path.
+    Ddl,
     /// One line per failed row: its position, when and why it failed, its topic, key and type,
     /// and how many rows of its key wait behind it.
     List {
@@ -405,6 +408,7 @@ async fn main() -> ExitCode {
             OutboxCommand::List { target } => outbox::list(&target).await,
             OutboxCommand::Retry { target, rows } => outbox::retry(&target, &rows).await,
             OutboxCommand::Discard { target, rows } => outbox::discard(&target, &rows).await,
+            OutboxCommand::Ddl => outbox::ddl(),
         },
         Command::Topics {
             command: None,

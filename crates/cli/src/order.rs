@@ -25,20 +25,12 @@ use messaging::{Received, header};
 use crate::avro_json::{millis, rfc3339_millis, summary};
 use crate::send::{Sender, kafka_unreachable, probe_kafka};
 
-const ORDER_EVENTS: &str = "ftgo.order.events";
+const ORDER_EVENTS: &str = <contracts::order::events::Event as contracts::Channel>::TOPIC;
 
-/// Every topic whose records are keyed by the order id, in the order a saga uses them.
-pub const ORDER_TOPICS: [&str; 9] = [
-    "ftgo.order.commands",
-    "ftgo.order.events",
-    "ftgo.order.replies",
-    "ftgo.consumer.commands",
-    "ftgo.kitchen.commands",
-    "ftgo.accounting.commands",
-    "ftgo.ticket.events",
-    "ftgo.accounting.events",
-    "ftgo.delivery.events",
-];
+/// Every topic whose records are keyed by the order id (the catalog's, in its order).
+pub fn order_topics() -> Vec<&'static str> {
+    contracts::catalog::topics_keyed_by("orderId")
+}
 
 /// Where an order is delivered when `--address` is not given.
 pub const DEFAULT_ADDRESS: &str = "1 Main Street, Oakland, CA, 94612";
@@ -141,12 +133,12 @@ struct Outcome {
 
 const CREATE_OUTCOMES: [Outcome; 2] = [
     Outcome {
-        full_name: "ftgo.order.events.OrderApproved",
+        full_name: <contracts::order::events::OrderApproved as contracts::Contract>::FULL_NAME,
         label: "APPROVED",
         code: 0,
     },
     Outcome {
-        full_name: "ftgo.order.events.OrderRejected",
+        full_name: <contracts::order::events::OrderRejected as contracts::Contract>::FULL_NAME,
         label: "REJECTED",
         code: 2,
     },
@@ -154,12 +146,13 @@ const CREATE_OUTCOMES: [Outcome; 2] = [
 
 const CANCEL_OUTCOMES: [Outcome; 2] = [
     Outcome {
-        full_name: "ftgo.order.events.OrderCancelled",
+        full_name: <contracts::order::events::OrderCancelled as contracts::Contract>::FULL_NAME,
         label: "CANCELLED",
         code: 0,
     },
     Outcome {
-        full_name: "ftgo.order.events.OrderCancellationRejected",
+        full_name:
+            <contracts::order::events::OrderCancellationRejected as contracts::Contract>::FULL_NAME,
         label: "CANCELLATION REJECTED",
         code: 2,
     },
@@ -327,7 +320,7 @@ fn short(full_name: &str) -> &str {
 #[derive(Debug)]
 struct Entry {
     received: Received,
-    /// Which of [`ORDER_TOPICS`]: breaks ties between records of the same millisecond.
+    /// Which of [`order_topics`]: breaks ties between records of the same millisecond.
     topic_rank: usize,
     full_name: String,
     value: Result<Value, String>,
@@ -339,17 +332,19 @@ fn order_state<'a>(
 ) -> Option<String> {
     let mut state = None;
     for (full_name, value) in events {
-        state = match short(full_name) {
-            "OrderCreated" => Some("APPROVAL_PENDING".to_owned()),
-            "OrderApproved" => Some("APPROVED".to_owned()),
-            "OrderRejected" => {
+        use contracts::Contract as _;
+        use contracts::order::events as e;
+        state = match full_name {
+            e::OrderCreated::FULL_NAME => Some("APPROVAL_PENDING".to_owned()),
+            e::OrderApproved::FULL_NAME => Some("APPROVED".to_owned()),
+            e::OrderRejected::FULL_NAME => {
                 let reason = value.and_then(|v| field(v, "reason")).map(|r| match r {
                     Value::Enum(_, symbol) => symbol.clone(),
                     other => format!("{other:?}"),
                 });
                 Some(format!("REJECTED({})", reason.unwrap_or_default()))
             }
-            "OrderCancelled" => Some("CANCELLED".to_owned()),
+            e::OrderCancelled::FULL_NAME => Some("CANCELLED".to_owned()),
             _ => state,
         };
     }
@@ -366,8 +361,9 @@ fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
 pub async fn show(bootstrap: &str, registry: &str, order_id: Uuid, json: bool) -> Result<ExitCode> {
     probe_kafka(bootstrap)?;
     let key = order_id.to_string();
+    let topics = order_topics();
     let read: Vec<(usize, Result<Vec<Received>, kafka::KafkaError>)> = std::thread::scope(|s| {
-        let readers: Vec<_> = ORDER_TOPICS
+        let readers: Vec<_> = topics
             .iter()
             .enumerate()
             .map(|(rank, topic)| {
@@ -382,7 +378,7 @@ pub async fn show(bootstrap: &str, registry: &str, order_id: Uuid, json: bool) -
     let codec = Codec::for_catalog(registry)?;
     let mut entries = Vec::new();
     for (rank, records) in read {
-        let topic = ORDER_TOPICS.get(rank).copied().unwrap_or("?");
+        let topic = topics.get(rank).copied().unwrap_or("?");
         let records = records.with_context(|| {
             format!("reading {topic} (deploy/local/up creates the topics of deploy/topics.toml)")
         })?;
@@ -412,7 +408,7 @@ pub async fn show(bootstrap: &str, registry: &str, order_id: Uuid, json: bool) -
     if entries.is_empty() {
         out!(
             "no record mentions order {key} on {} (is the id right? records older than the topics' retention are gone)",
-            ORDER_TOPICS.join(", ")
+            topics.join(", ")
         );
         return Ok(ExitCode::from(1));
     }

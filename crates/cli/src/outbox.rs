@@ -70,6 +70,13 @@ impl Target {
     }
 }
 
+/// `ftgo outbox ddl`: the tables every service makes, as SQL (`deploy/local/bench-floor`
+/// measures with them).
+pub fn ddl() -> Result<ExitCode> {
+    out!("{}", outbox::schema::ddl());
+    Ok(ExitCode::SUCCESS)
+}
+
 impl Rows {
     fn selection(&self) -> Selection {
         if self.all {

@@ -30,10 +30,12 @@ use sha1::{Digest, Sha1};
 use crate::avro_json::money;
 use crate::send::{Sender, kafka_unreachable};
 
-const RESTAURANT_COMMANDS: &str = "ftgo.restaurant.commands";
-const RESTAURANT_EVENTS: &str = "ftgo.restaurant.events";
-const CONSUMER_COMMANDS: &str = "ftgo.consumer.commands";
-const CONSUMER_EVENTS: &str = "ftgo.consumer.events";
+const RESTAURANT_COMMANDS: &str =
+    <contracts::restaurant::commands::Command as contracts::Channel>::TOPIC;
+const RESTAURANT_EVENTS: &str = <contracts::restaurant::events::Event as contracts::Channel>::TOPIC;
+const CONSUMER_COMMANDS: &str =
+    <contracts::consumer::commands::Command as contracts::Channel>::TOPIC;
+const CONSUMER_EVENTS: &str = <contracts::consumer::events::Event as contracts::Channel>::TOPIC;
 
 /// A demo restaurant.
 #[derive(Debug)]

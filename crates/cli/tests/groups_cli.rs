@@ -30,11 +30,25 @@ async fn reset_moves_a_stopped_group_to_the_end_and_refuses_a_live_one() -> Resu
         .iter()
         .map(|w| (w.partition, Some(w.high)))
         .collect();
-    ensure!(offsets.committed(topic.name())? != ends, "already at the end");
+    ensure!(
+        offsets.committed(topic.name())? != ends,
+        "already at the end"
+    );
 
-    let named = ftgo(&["groups", "reset", &group, "--to-end", "--topic", topic.name()])?;
+    let named = ftgo(&[
+        "groups",
+        "reset",
+        &group,
+        "--to-end",
+        "--topic",
+        topic.name(),
+    ])?;
     ensure!(named.code == 0, "{}", named.stderr);
-    ensure!(named.stdout.contains("3 partitions moved"), "{}", named.stdout);
+    ensure!(
+        named.stdout.contains("3 partitions moved"),
+        "{}",
+        named.stdout
+    );
     ensure!(offsets.committed(topic.name())? == ends);
 
     offsets.commit(topic.name(), &[(0, 0)])?;
@@ -43,7 +57,11 @@ async fn reset_moves_a_stopped_group_to_the_end_and_refuses_a_live_one() -> Resu
     ensure!(offsets.committed(topic.name())? == ends);
 
     let unnamed = ftgo(&["groups", "reset", &group, "--to-end"])?;
-    ensure!(unnamed.code == 2 && unnamed.stderr.contains("--topic"), "{}", unnamed.stderr);
+    ensure!(
+        unnamed.code == 2 && unnamed.stderr.contains("--topic"),
+        "{}",
+        unnamed.stderr
+    );
 
     // A member joins.
     let stop = tokio_util::sync::CancellationToken::new();
@@ -58,13 +76,24 @@ async fn reset_moves_a_stopped_group_to_the_end_and_refuses_a_live_one() -> Resu
     ));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while offsets.members()? != 1 {
-        ensure!(std::time::Instant::now() < deadline, "the member did not join");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the member did not join"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let live = ftgo(&["groups", "reset", &group, "--to-end", "--topic", topic.name()])?;
+    let live = ftgo(&[
+        "groups",
+        "reset",
+        &group,
+        "--to-end",
+        "--topic",
+        topic.name(),
+    ])?;
     ensure!(live.code == 2, "reset a live group: {}", live.stdout);
     ensure!(
-        live.stderr.contains("has 1 members: stop its instances first"),
+        live.stderr
+            .contains("has 1 members: stop its instances first"),
         "{}",
         live.stderr
     );

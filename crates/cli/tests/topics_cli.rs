@@ -129,7 +129,11 @@ async fn apply_creates_grows_and_updates_idempotently_and_never_shrinks() -> Res
         "retention.ms=172800000".to_owned(),
         format!("created   {} (3 partitions)", created.name()),
     ] {
-        ensure!(first.stdout.contains(&expected), "no {expected:?} in:\n{}", first.stdout);
+        ensure!(
+            first.stdout.contains(&expected),
+            "no {expected:?} in:\n{}",
+            first.stdout
+        );
     }
     let admin = kafka::TopicAdmin::new(&platform.bootstrap_servers, Duration::from_secs(10))?;
     ensure!(admin.partitions(existing.name())?.len() == 4);
@@ -158,7 +162,13 @@ async fn apply_creates_grows_and_updates_idempotently_and_never_shrinks() -> Res
 
 #[test]
 fn apply_check_prints_the_manifest_and_names_the_topic_and_field_of_an_error() -> Result<()> {
-    let project = ftgo(&["topics", "apply", "--check", "--file", "../../deploy/topics.toml"])?;
+    let project = ftgo(&[
+        "topics",
+        "apply",
+        "--check",
+        "--file",
+        "../../deploy/topics.toml",
+    ])?;
     ensure!(project.code == 0, "{}", project.stderr);
     let line = project
         .stdout
@@ -173,7 +183,13 @@ fn apply_check_prints_the_manifest_and_names_the_topic_and_field_of_an_error() -
         &bad,
         "[defaults]\npartitions = 3\nreplication = 1\ncleanup = \"delete\"\n\n[[topic]]\nname = \"ftgo.x.events\"\nretention = \"a week\"\nkey = \"x id\"\n",
     )?;
-    let refused = ftgo(&["topics", "apply", "--check", "--file", &bad.to_string_lossy()])?;
+    let refused = ftgo(&[
+        "topics",
+        "apply",
+        "--check",
+        "--file",
+        &bad.to_string_lossy(),
+    ])?;
     std::fs::remove_file(&bad)?;
     ensure!(refused.code == 2, "accepted: {}", refused.stdout);
     ensure!(

@@ -58,3 +58,30 @@ pub fn records() -> impl Iterator<Item = (&'static ChannelInfo, &'static RecordI
         .iter()
         .flat_map(|c| c.records.iter().map(move |r| (c, r)))
 }
+
+/// The topics with records keyed by `key_field` (`orderId`: every topic of an order's journey),
+/// in catalog order.
+pub fn topics_keyed_by(key_field: &str) -> Vec<&'static str> {
+    CHANNELS
+        .iter()
+        .filter(|c| c.records.iter().any(|r| r.key_field == key_field))
+        .map(|c| c.topic)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_order_s_journey_crosses_nine_topics() {
+        let topics = super::topics_keyed_by("orderId");
+        assert_eq!(topics.len(), 9, "{topics:?}");
+        for topic in [
+            "ftgo.order.commands",
+            "ftgo.consumer.commands",
+            "ftgo.delivery.events",
+        ] {
+            assert!(topics.contains(&topic), "{topic} missing from {topics:?}");
+        }
+        assert!(!topics.contains(&"ftgo.restaurant.events"));
+    }
+}

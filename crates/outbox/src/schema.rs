@@ -128,29 +128,39 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ftgo.outbox.install', 0))")
         .execute(&mut *tx)
         .await?;
-    let [due, subject, stalled] = crate::saga::SAGA_INDEXES;
-    let [drop_trigger, create_trigger] = NOTIFY_TRIGGER;
-    for statement in [
-        OUTBOX,
-        OUTBOX_VACUUM,
-        OUTBOX_FAILED,
-        OUTBOX_FAILED_KEY_INDEX,
-        OUTBOX_SLOTS,
-        INBOX,
-        INBOX_UPGRADE,
-        INBOX_EXPIRY_INDEX,
-        // The outbox's locks before the saga table's, as the backlog watcher of a running
-        // instance takes them (`service_kit`): the other order deadlocks with it.
-        NOTIFY_FUNCTION,
-        drop_trigger,
-        create_trigger,
-        crate::saga::SAGAS,
-        crate::saga::SAGAS_UPGRADE,
-        due,
-        subject,
-        stalled,
-    ] {
+    for statement in STATEMENTS {
         sqlx::query(statement).execute(&mut *tx).await?;
     }
     tx.commit().await
+}
+
+/// What [`install`] runs, in order.
+const STATEMENTS: [&str; 16] = [
+    OUTBOX,
+    OUTBOX_VACUUM,
+    OUTBOX_FAILED,
+    OUTBOX_FAILED_KEY_INDEX,
+    OUTBOX_SLOTS,
+    INBOX,
+    INBOX_UPGRADE,
+    INBOX_EXPIRY_INDEX,
+    // The outbox's locks before the saga table's, as the backlog watcher of a running
+    // instance takes them (`service_kit`): the other order deadlocks with it.
+    NOTIFY_FUNCTION,
+    NOTIFY_TRIGGER[0],
+    NOTIFY_TRIGGER[1],
+    crate::saga::SAGAS,
+    crate::saga::SAGAS_UPGRADE,
+    crate::saga::SAGA_INDEXES[0],
+    crate::saga::SAGA_INDEXES[1],
+    crate::saga::SAGA_INDEXES[2],
+];
+
+/// [`install`]'s statements as one SQL script (for `psql`: `ftgo outbox ddl`), creating the
+/// tables in the schema first on the search path.
+pub fn ddl() -> String {
+    STATEMENTS
+        .iter()
+        .map(|statement| format!("{};\n", statement.trim()))
+        .collect()
 }

@@ -19,7 +19,7 @@ use contracts::restaurant::commands::CreateRestaurant;
 use contracts::restaurant::commands::create_restaurant::{
     Address as RestaurantAddress, MenuItem, Money,
 };
-use integration_tests::flow::{ORDER_TOPICS, Recorder};
+use integration_tests::flow::{Recorder, order_topics};
 use test_support::{Client, Platform, TestService, unique_group};
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ impl Stack {
         configure: impl Fn(&str, figment::Figment) -> figment::Figment,
     ) -> Result<Self> {
         let platform = Platform::from_env();
-        let mut topics: Vec<&str> = ORDER_TOPICS.to_vec();
+        let mut topics: Vec<&str> = order_topics();
         topics.extend(["ftgo.restaurant.events", "ftgo.consumer.events"]);
         let recorder = Recorder::start(&platform.bootstrap_servers, &topics)?;
         let mut services = Vec::new();
