@@ -51,7 +51,9 @@ fn main() -> BuildResult<()> {
             file.topic, file.name
         )?;
         writeln!(code, "pub mod {module} {{")?;
-        writeln!(code, "{}", String::from_utf8(generated)?)?;
+        let text = String::from_utf8(generated)?;
+        let has_money = text.contains("pub struct Money {");
+        writeln!(code, "{text}")?;
         writeln!(code, "}}")?;
         writeln!(code, "pub use {module}::{};\n", file.name)?;
 
@@ -69,6 +71,14 @@ fn main() -> BuildResult<()> {
             "        $callback!($crate::{service}::{kind}::{});",
             file.name
         )?;
+        // A record's own Money type and the crate's one convert into each other.
+        if has_money {
+            let money = format!("crate::{service}::{kind}::{module}::Money");
+            writeln!(
+                impls,
+                "impl From<{money}> for crate::Money {{\n    fn from(m: {money}) -> Self {{ Self {{ amount_minor: m.amount_minor, currency: m.currency }} }}\n}}\nimpl From<crate::Money> for {money} {{\n    fn from(m: crate::Money) -> Self {{ Self {{ amount_minor: m.amount_minor, currency: m.currency }} }}\n}}\n"
+            )?;
+        }
     }
 
     // One enum per channel, a variant per record: what a consumer of the channel matches on.

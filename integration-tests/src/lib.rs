@@ -34,7 +34,7 @@ pub fn service(name: &str) -> anyhow::Result<Definition> {
         })
 }
 
-use messaging::{HandlerError, Received};
+use messaging::{HandlerError, Reason, Received};
 use outbox::TransactionalHandler;
 use sqlx::PgConnection;
 
@@ -56,7 +56,7 @@ impl TransactionalHandler<()> for Effects {
     ) -> Result<(), HandlerError> {
         let sequence: i32 = String::from_utf8_lossy(&message.message.payload)
             .parse()
-            .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+            .map_err(|e| HandlerError::permanent(Reason::InvalidContent, e))?;
         sqlx::query("INSERT INTO effects (message_id, key, sequence) VALUES ($1, $2, $3)")
             .bind(message.message.id())
             .bind(message.message.key.as_deref().unwrap_or("-"))

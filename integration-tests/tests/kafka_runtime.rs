@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
 use messaging::{
-    DeadLetter, DeadLetterSettings, HandlerError, Message, Publisher, Received, Retry, RetryPolicy,
-    handler_fn, header,
+    DeadLetter, DeadLetterSettings, HandlerError, Message, Publisher, Reason, Received, Retry,
+    RetryPolicy, handler_fn, header,
 };
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -59,7 +59,7 @@ fn member(group: &str, topic: &str, name: &'static str, seen: Seen) -> Result<Me
             let key = received.message.key.clone().unwrap_or_default();
             let sequence: u32 = String::from_utf8_lossy(&received.message.payload)
                 .parse()
-                .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+                .map_err(|e| HandlerError::permanent(Reason::InvalidContent, e))?;
             // A little work, so the second member joins while the first is busy.
             tokio::time::sleep(Duration::from_millis(50)).await;
             seen.lock().expect("lock").push((key, sequence, name));
@@ -194,7 +194,7 @@ async fn a_permanent_failure_is_dead_lettered_while_other_records_flow() -> Resu
                 let payload = String::from_utf8_lossy(&received.message.payload).into_owned();
                 if payload == "poison" {
                     return Err(HandlerError::permanent(
-                        "handler-failed",
+                        Reason::HandlerFailed,
                         "this record can never succeed",
                     ));
                 }
@@ -305,7 +305,7 @@ async fn a_command_gets_its_reply_with_the_same_key_and_correlation_id() -> Resu
                 async move {
                     let (to, reply) =
                         messaging::reply(&received, b"CreateTicketSucceeded".to_vec())
-                            .map_err(|e| HandlerError::permanent("no-reply-to", e))?;
+                            .map_err(|e| HandlerError::permanent(Reason::NoReplyTo, e))?;
                     publisher
                         .publish(&to, &reply)
                         .await
@@ -402,7 +402,7 @@ async fn key_order_handles_keys_of_one_partition_side_by_side_and_each_key_in_or
                 let key = received.message.key.clone().unwrap_or_default();
                 let sequence: u32 = String::from_utf8_lossy(&received.message.payload)
                     .parse()
-                    .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+                    .map_err(|e| HandlerError::permanent(Reason::InvalidContent, e))?;
                 seen.lock()
                     .expect("lock")
                     .push((key, sequence, "key-order"));
@@ -459,7 +459,7 @@ async fn a_partition_whose_handler_falls_behind_is_paused_and_resumed() -> Resul
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 let sequence: u32 = String::from_utf8_lossy(&received.message.payload)
                     .parse()
-                    .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+                    .map_err(|e| HandlerError::permanent(Reason::InvalidContent, e))?;
                 seen.lock()
                     .expect("lock")
                     .push(("order-1".to_owned(), sequence, "slow"));

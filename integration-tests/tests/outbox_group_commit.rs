@@ -39,7 +39,7 @@ impl TransactionalHandler<()> for Recording {
         .map_err(HandlerError::transient)?;
         if key.starts_with("poison") {
             return Err(HandlerError::permanent(
-                "refused",
+                messaging::Reason::HandlerFailed,
                 format!("{key} is refused"),
             ));
         }
@@ -112,7 +112,7 @@ async fn a_failing_message_takes_no_other_messages_effects_with_it() -> Result<(
     for (message, result) in messages.iter().zip(&results) {
         match (message.message.key.as_deref(), result) {
             (Some("poison-1"), Err(HandlerError::Permanent { reason, .. })) => {
-                ensure!(*reason == "refused", "{reason}");
+                ensure!(*reason == messaging::Reason::HandlerFailed, "{reason}");
             }
             (Some("poison-1"), other) => anyhow::bail!("the poison message ended {other:?}"),
             (key, other) => ensure!(other.is_ok(), "{key:?} ended {other:?}"),

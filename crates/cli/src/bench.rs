@@ -21,7 +21,7 @@ use contracts::order::commands::{CreateOrder, create_order};
 use contracts::{Codec, Contract};
 use futures::StreamExt as _;
 use kafka::{GroupOffsets, KafkaPublisher, TopicTail, read_topic};
-use messaging::message::AVRO_CONTENT_TYPE;
+use messaging::AVRO_CONTENT_TYPE;
 use messaging::{Message, Publisher, header};
 
 use crate::avro_json::millis;

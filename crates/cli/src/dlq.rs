@@ -296,7 +296,7 @@ mod tests {
         let letter = Received {
             message: dead_letter(
                 &received,
-                &HandlerError::permanent("invalid-content", "bad"),
+                &HandlerError::permanent(messaging::Reason::InvalidContent, "bad"),
                 "order-service",
             ),
             origin: Origin {

@@ -73,7 +73,7 @@ impl Target {
 /// `ftgo outbox ddl`: the tables every service makes, as SQL (`deploy/local/bench-floor`
 /// measures with them).
 pub fn ddl() -> Result<ExitCode> {
-    out!("{}", outbox::schema::ddl());
+    out!("{}", outbox::ddl());
     Ok(ExitCode::SUCCESS)
 }
 

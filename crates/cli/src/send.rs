@@ -10,7 +10,7 @@ use apache_avro::types::Value;
 use contracts::catalog::{self, ChannelInfo, RecordInfo};
 use contracts::{Codec, Contract, EncodeError};
 use kafka::{KafkaPublisher, TopicAdmin};
-use messaging::message::AVRO_CONTENT_TYPE;
+use messaging::AVRO_CONTENT_TYPE;
 use messaging::{Message, Publisher, header};
 
 use crate::avro_json::RecordSchema;

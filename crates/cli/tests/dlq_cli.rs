@@ -17,7 +17,7 @@ async fn dead_letter_of(
     dlt: &str,
     origin: &str,
     key: &str,
-    reason: &'static str,
+    reason: messaging::Reason,
 ) -> Result<Message> {
     let original = Message::new(
         Some(key.to_owned()),
@@ -53,7 +53,7 @@ async fn an_operator_lists_shows_and_replays_dead_letters() -> Result<()> {
         dlt.name(),
         origin.name(),
         "order-1",
-        "invalid-content",
+        messaging::Reason::InvalidContent,
     )
     .await?;
     dead_letter_of(
@@ -61,7 +61,7 @@ async fn an_operator_lists_shows_and_replays_dead_letters() -> Result<()> {
         dlt.name(),
         origin.name(),
         "order-2",
-        "unknown-schema-id",
+        messaging::Reason::UnknownSchemaId,
     )
     .await?;
 

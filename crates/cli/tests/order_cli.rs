@@ -5,9 +5,10 @@
 
 mod common;
 
+use contracts::now_ms;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use common::{Run, ftgo, record_at, sent_position, spawn_ftgo};
@@ -18,13 +19,6 @@ use test_support::Platform;
 
 fn new_id() -> String {
     apache_avro::Uuid::new_v4().to_string()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 fn send(args: &[&str]) -> Result<()> {

@@ -25,6 +25,32 @@ mod codec;
 
 pub use codec::{Codec, DecodeError, Decoded, EncodeError, SetupError};
 
+/// An amount in a currency's minor unit (cents for USD), as every message carries it: the
+/// services' one money type. Each record's own `Money` converts into it and back (`From`).
+/// Serialized (saga state) as `{"amountMinor": .., "currency": ..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Money {
+    pub amount_minor: i64,
+    /// ISO 4217, compared exactly: `USD` and `usd` differ.
+    pub currency: String,
+}
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Minor units as they are: the number of decimals depends on the currency.
+        write!(f, "{} minor units of {}", self.amount_minor, self.currency)
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch: what the catalog's `timestamp-millis` fields
+/// (`createdAt`, `approvedAt`, ...) hold.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// A top-level message type: one record of the catalog, on one topic. The generated types
 /// implement it; a hand-written one must serialize under the record's own name (its serde
 /// name is the Avro record name), as decoding checks it.

@@ -13,11 +13,11 @@
 //! - `partition`: the task that handles one partition's records in partition or key
 //!   [`Ordering`] and tracks up to where they are done.
 
-pub mod admin;
-pub mod consumer;
+mod admin;
+mod consumer;
 mod partition;
-pub mod producer;
-pub mod provision;
+mod producer;
+mod provision;
 mod reader;
 
 pub use admin::{GroupOffsets, TopicAdmin, TopicInfo, Watermarks, committed_offsets, watermarks};

@@ -454,7 +454,10 @@ mod tests {
                     match (received.origin.offset, n) {
                         (0, 0 | 1) => Err(HandlerError::transient("not yet")),
                         (0, _) => Ok(()),
-                        _ => Err(HandlerError::permanent("handler-failed", "bug")),
+                        _ => Err(HandlerError::permanent(
+                            messaging::Reason::HandlerFailed,
+                            "bug",
+                        )),
                     }
                 }
             }

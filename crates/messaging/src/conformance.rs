@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::Reason;
 use crate::conversation::{command, reply};
 use crate::dead_letter::{DeadLetter, DeadLetterSettings};
 use crate::handler::{Handler, HandlerError, handler_fn};
@@ -92,7 +93,7 @@ fn record(seen: &Seen, received: &Received) -> Result<(), HandlerError> {
     let key = received.message.key.clone().unwrap_or_default();
     let sequence = String::from_utf8_lossy(&received.message.payload)
         .parse()
-        .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+        .map_err(|e| HandlerError::permanent(Reason::InvalidContent, e))?;
     seen.lock().expect("lock").push((key, sequence));
     Ok(())
 }
@@ -217,7 +218,7 @@ pub async fn a_record_that_stops_a_member_is_handled_by_the_next<T: Transport>(
         let first = first.clone();
         handler_fn(move |received: Received| {
             let outcome = if received.message.payload == b"3" {
-                Err(HandlerError::permanent("handler-failed", "a bug"))
+                Err(HandlerError::permanent(Reason::HandlerFailed, "a bug"))
             } else {
                 record(&first, &received)
             };
@@ -306,7 +307,10 @@ pub async fn a_permanent_failure_is_dead_lettered_and_the_key_moves_on<T: Transp
                 let poison = received.message.key.as_deref() == Some("order-1")
                     && received.message.payload == b"1";
                 let outcome = if poison {
-                    Err(HandlerError::permanent("invalid-content", "cannot be read"))
+                    Err(HandlerError::permanent(
+                        Reason::InvalidContent,
+                        "cannot be read",
+                    ))
                 } else {
                     record(&seen, &received)
                 };
@@ -358,7 +362,7 @@ pub async fn a_command_gets_a_correlated_reply<T: Transport>(transport: &T) -> O
             let publisher = publisher.clone();
             async move {
                 let (to, message) = reply(&received, b"done".to_vec())
-                    .map_err(|e| HandlerError::permanent("no-reply-to", e))?;
+                    .map_err(|e| HandlerError::permanent(Reason::NoReplyTo, e))?;
                 publisher
                     .publish(&to, &message)
                     .await

@@ -42,7 +42,7 @@ pub fn dead_letter(received: &Received, error: &HandlerError, group: &str) -> Me
     let origin = &received.origin;
     let mut letter = received.message.clone();
     let headers = &mut letter.headers;
-    headers.set(dlt::REASON, error.reason());
+    headers.set(dlt::REASON, error.reason().as_str());
     headers.set(dlt::ERROR, error.to_string());
     headers.set(dlt::TOPIC, origin.topic.clone());
     headers.set(dlt::PARTITION, origin.partition.to_string());
@@ -93,7 +93,7 @@ impl<H: Handler, P: Publisher> Handler for DeadLetter<H, P> {
             match self.publisher.publish(&self.settings.topic, &letter).await {
                 Ok(delivery) => {
                     tracing::error!(
-                        reason = error.reason(),
+                        reason = error.reason().as_str(),
                         error = %error,
                         topic = %message.origin.topic,
                         partition = message.origin.partition,
@@ -135,7 +135,10 @@ mod tests {
         broker.create_topic("ftgo.order-service.dlt", 1);
         let handler = DeadLetter::new(
             handler_fn(|_| async {
-                Err(HandlerError::permanent("invalid-content", "truncated body"))
+                Err(HandlerError::permanent(
+                    crate::Reason::InvalidContent,
+                    "truncated body",
+                ))
             }),
             broker.clone(),
             settings(),
@@ -219,7 +222,9 @@ mod tests {
     async fn a_dead_letter_waits_for_its_topic_rather_than_being_dropped() {
         let broker = MemoryBroker::new();
         let handler = Arc::new(DeadLetter::new(
-            handler_fn(|_| async { Err(HandlerError::permanent("handler-failed", "bug")) }),
+            handler_fn(|_| async {
+                Err(HandlerError::permanent(crate::Reason::HandlerFailed, "bug"))
+            }),
             broker.clone(),
             settings(),
         ));

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 
+use crate::Reason;
 use crate::handler::{Handler, HandlerError};
 use crate::message::{Received, header};
 
@@ -90,7 +91,7 @@ impl<D: Decoder, H: DecodedHandler<D::Value>> Handler for Decode<D, H> {
         for name in REQUIRED_HEADERS {
             if message.message.headers.get(name).is_none_or(str::is_empty) {
                 return Err(HandlerError::permanent(
-                    "missing-header",
+                    Reason::MissingHeader,
                     MissingHeader { name },
                 ));
             }
@@ -114,7 +115,7 @@ mod tests {
         type Value = String;
         async fn decode(&self, message: &Received) -> Result<String, HandlerError> {
             String::from_utf8(message.message.payload.clone())
-                .map_err(|e| HandlerError::permanent("invalid-content", e))
+                .map_err(|e| HandlerError::permanent(Reason::InvalidContent, e))
         }
     }
 
@@ -149,7 +150,7 @@ mod tests {
                 .handle(&message)
                 .await
                 .expect_err("refused");
-            assert_eq!(error.reason(), "missing-header");
+            assert_eq!(error.reason(), crate::Reason::MissingHeader);
             assert!(error.to_string().contains(name), "{error}");
             assert!(seen.lock().expect("lock").is_empty());
         }
@@ -162,7 +163,7 @@ mod tests {
             .handle(&received("order-1", b"\xff\xfe"))
             .await
             .expect_err("refused");
-        assert_eq!(error.reason(), "invalid-content");
+        assert_eq!(error.reason(), crate::Reason::InvalidContent);
         assert!(seen.lock().expect("lock").is_empty());
     }
 }

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use crate::message::Received;
+use crate::reason::Reason;
 
 /// Any error a handler returns as the cause of its failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -18,11 +19,11 @@ pub enum HandlerError {
     #[error("transient failure: {0}")]
     Transient(#[source] BoxError),
     /// Cannot succeed, however often tried: bytes that do not decode, a record that may not
-    /// appear on this topic, a message the domain rejects for good. `reason` is a short,
-    /// stable code for the dead-letter headers (`invalid-content`, `unknown-schema-id`, ...).
+    /// appear on this topic, a message the domain rejects for good. `reason` is its stable
+    /// code for the dead-letter headers.
     #[error("permanent failure ({reason}): {source}")]
     Permanent {
-        reason: &'static str,
+        reason: Reason,
         #[source]
         source: BoxError,
     },
@@ -42,7 +43,7 @@ impl HandlerError {
 
     /// A permanent failure with its dead-letter reason code. `error` may be any error or just
     /// a message (`format!(...)`) for a refusal of the domain's.
-    pub fn permanent(reason: &'static str, error: impl Into<BoxError>) -> Self {
+    pub fn permanent(reason: Reason, error: impl Into<BoxError>) -> Self {
         HandlerError::Permanent {
             reason,
             source: error.into(),
@@ -70,11 +71,11 @@ impl HandlerError {
     }
 
     /// The dead-letter reason code of this failure.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            HandlerError::Transient(_) => "transient-failure",
-            HandlerError::Permanent { reason, .. } => reason,
-            HandlerError::RetriesExhausted { .. } => "retries-exhausted",
+            HandlerError::Transient(_) => Reason::TransientFailure,
+            HandlerError::Permanent { reason, .. } => *reason,
+            HandlerError::RetriesExhausted { .. } => Reason::RetriesExhausted,
         }
     }
 }

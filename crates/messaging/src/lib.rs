@@ -18,35 +18,43 @@
 //! - [`saga`]: [`SagaDefinition`], a saga as a pure state machine over replies and deadlines
 //!   ([`Transition`]s); the outbox crate's manager stores and advances it.
 //! - [`publisher`]: the [`Publisher`] trait (at least once, per-key order).
-//! - [`trace`]: W3C [`TraceContext`] and the [`Traced`] layer: a span per handled message,
-//!   joined to the sender's through `traceparent`.
-//! - [`memory`]: [`MemoryBroker`], an in-memory transport for fast unit tests.
-//! - [`conformance`]: the suite every transport passes (`conformance_tests!`).
+//! - [`trace`]: W3C [`TraceContext`]; [`traced`]: the [`Traced`] layer, a span per handled
+//!   message, joined to the sender's through `traceparent`.
+//! - `memory` (feature `testing`): `MemoryBroker`, an in-memory transport for fast unit tests.
+//! - `conformance` (feature `testing`): the suite every transport passes
+//!   (`conformance_tests!`).
 //!
 //! Layers nest like this (outermost first): `Traced(DeadLetter(Retry(Decode(handler))))`.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
-pub mod conversation;
-pub mod dead_letter;
-pub mod decode;
-pub mod handler;
-pub mod memory;
-pub mod message;
-pub mod publisher;
-pub mod retry;
-pub mod saga;
-pub mod trace;
+mod conversation;
+mod dead_letter;
+mod decode;
+mod handler;
+#[cfg(any(test, feature = "testing"))]
+mod memory;
+mod message;
+mod publisher;
+mod reason;
+mod retry;
+mod saga;
+mod trace;
+mod traced;
 
 pub use conversation::{ReplyError, command, follow, reply};
 pub use dead_letter::{DeadLetter, DeadLetterSettings, dead_letter};
 pub use decode::{Decode, DecodedHandler, Decoder, MissingHeader, REQUIRED_HEADERS, decoded_fn};
 pub use handler::{BoxError, Handler, HandlerError, Unavailable, handler_fn};
+#[cfg(any(test, feature = "testing"))]
 pub use memory::{MemoryBroker, MemorySubscription};
-pub use message::{Headers, Message, Origin, Received, header};
+pub use message::{AVRO_CONTENT_TYPE, Headers, Message, Origin, Received, header};
 pub use publisher::{Delivery, PublishError, PublishErrorKind, Publisher, TransactionalPublisher};
+pub use reason::Reason;
 pub use retry::{OutageReporter, Retry, RetryPolicy};
 pub use saga::{Next, SagaDefinition, SagaOutcome, Transition};
-pub use trace::{TraceContext, Traced};
+pub use trace::TraceContext;
+pub use traced::Traced;
 
 #[cfg(test)]
 pub(crate) mod testing {

@@ -305,7 +305,7 @@ mod tests {
             matches!(error, HandlerError::RetriesExhausted { attempts: 4, .. }),
             "{error}"
         );
-        assert_eq!(error.reason(), "retries-exhausted");
+        assert_eq!(error.reason(), crate::Reason::RetriesExhausted);
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
@@ -316,7 +316,12 @@ mod tests {
         let handler = Retry::new(
             handler_fn(move |_| {
                 counter.fetch_add(1, Ordering::SeqCst);
-                async { Err(HandlerError::permanent("invalid-content", "not Avro")) }
+                async {
+                    Err(HandlerError::permanent(
+                        crate::Reason::InvalidContent,
+                        "not Avro",
+                    ))
+                }
             }),
             policy(5),
         );
@@ -324,7 +329,7 @@ mod tests {
             .handle(&received("k", b"x"))
             .await
             .expect_err("fails");
-        assert_eq!(error.reason(), "invalid-content");
+        assert_eq!(error.reason(), crate::Reason::InvalidContent);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use messaging::{DecodedHandler, Handler, HandlerError, Message, MissingHeader, Received, header};
+use messaging::{
+    DecodedHandler, Handler, HandlerError, Message, MissingHeader, Reason, Received, header,
+};
 use sqlx::{PgConnection, PgPool};
 
 use crate::group::GroupCommit;
@@ -182,7 +184,7 @@ impl<H> Idempotent<H> {
 
     fn message_id(message: &Received) -> Result<&str, HandlerError> {
         message.message.id().ok_or(HandlerError::permanent(
-            "missing-header",
+            Reason::MissingHeader,
             MissingHeader { name: header::ID },
         ))
     }
@@ -212,7 +214,7 @@ impl<H> Idempotent<H> {
                 Ok(())
             }
             Recorded::Conflict { stored_type } => Err(HandlerError::permanent(
-                "id-conflict",
+                Reason::IdConflict,
                 IdConflict {
                     id: id.to_owned(),
                     stored_type,

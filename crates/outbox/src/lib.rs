@@ -19,17 +19,17 @@
 //! - [`inbox`]: [`Inbox`], the duplicate check, and [`Idempotent`], the handler shape every
 //!   service uses: one transaction for the duplicate check, the state change and the outbox.
 
-pub mod append;
+mod append;
 mod batch;
 pub mod failed;
 mod group;
-pub mod inbox;
-pub mod leader;
+mod inbox;
+mod leader;
 mod pgoutput;
-pub mod polling;
-pub mod saga;
-pub mod schema;
-pub mod tailing;
+mod polling;
+mod saga;
+mod schema;
+mod tailing;
 
 pub use append::append;
 pub use inbox::{
@@ -41,7 +41,7 @@ pub use polling::{PollingRelay, RelayOutcome, RelaySettings};
 pub use saga::{
     DEFAULT_MAX_RESENDS, LockedSaga, ReplyOutcome, SagaActions, SagaManager, SagaRef, lock_saga,
 };
-pub use schema::install;
+pub use schema::{ddl, install, notify_channel};
 pub use tailing::{TailingRelay, TailingSettings, create_slot, drop_slot};
 
 /// Why the outbox failed.

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use messaging::{HandlerError, Next, Received, SagaDefinition, Transition};
+use messaging::{HandlerError, Next, Reason, Received, SagaDefinition, Transition};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -333,7 +333,7 @@ impl<D: SagaDefinition> SagaManager<D> {
 
     fn state(stored: serde_json::Value) -> Result<D::State, HandlerError> {
         serde_json::from_value(stored)
-            .map_err(|error| HandlerError::permanent("saga-state-unreadable", error))
+            .map_err(|error| HandlerError::permanent(Reason::SagaStateUnreadable, error))
     }
 
     /// Parks a saga that asked `resends` times in vain: nothing is sent, and it waits for a
@@ -400,6 +400,6 @@ impl<D: SagaDefinition> SagaManager<D> {
 
     fn stored(state: &D::State) -> Result<serde_json::Value, HandlerError> {
         serde_json::to_value(state)
-            .map_err(|error| HandlerError::permanent("handler-failed", error))
+            .map_err(|error| HandlerError::permanent(Reason::HandlerFailed, error))
     }
 }

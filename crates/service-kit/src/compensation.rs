@@ -4,7 +4,7 @@
 //! one that was slower than its compensation. Taking it then would leave an effect nobody ever
 //! undoes (a ticket for a rejected order, a hold on a card). So the participant remembers the
 //! compensation here, in the same transaction, and refuses the late command for good
-//! ([`REASON`], dead-lettered with [`AlreadyCompensated`]).
+//! (dead-lettered as [`messaging::Reason::Compensated`] with [`AlreadyCompensated`]).
 
 use messaging::HandlerError;
 use sqlx::PgConnection;
@@ -31,9 +31,6 @@ pub(crate) async fn install(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
     sqlx::query(COMPENSATIONS).execute(&mut *tx).await?;
     tx.commit().await
 }
-
-/// The dead-letter reason of a step's command that came after its compensation.
-pub const REASON: &str = "compensated";
 
 /// A step's command came after the saga compensated it.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +79,7 @@ pub async fn refuse_if_compensated(
     match compensated_at {
         None => Ok(()),
         Some(compensated_at) => Err(HandlerError::permanent(
-            REASON,
+            messaging::Reason::Compensated,
             AlreadyCompensated {
                 step: step.to_owned(),
                 order_id,

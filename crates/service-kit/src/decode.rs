@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::marker::PhantomData;
 
 use contracts::{Codec, DecodeError, Decoded};
-use messaging::{Decoder, HandlerError, Received, header};
+use messaging::{Decoder, HandlerError, Reason, Received, header};
 
 use crate::inbound::Inbound;
 
@@ -59,7 +59,7 @@ fn failure(error: DecodeError) -> HandlerError {
         // The registry is unreachable: waited out, never dead-lettered.
         HandlerError::unavailable("schema-registry", error)
     } else {
-        HandlerError::permanent(error.reason(), error)
+        HandlerError::permanent(decode_reason(&error), error)
     }
 }
 
@@ -75,7 +75,7 @@ impl Decoder for CatalogDecoder {
         let declared = message.message.headers.get(header::TYPE).unwrap_or("");
         if declared != decoded.full_name {
             return Err(HandlerError::permanent(
-                "type-mismatch",
+                Reason::TypeMismatch,
                 TypeMismatch {
                     declared: declared.to_owned(),
                     actual: decoded.full_name,
@@ -88,7 +88,7 @@ impl Decoder for CatalogDecoder {
             let field = contracts::catalog::record(&decoded.topic, &decoded.full_name)
                 .map_or("key field", |record| record.key_field);
             return Err(HandlerError::permanent(
-                "key-mismatch",
+                Reason::KeyMismatch,
                 KeyMismatch {
                     key: message.message.key.clone(),
                     field,
@@ -133,5 +133,49 @@ impl<C: Inbound> Decoder for ChannelDecoder<C> {
     async fn decode(&self, message: &Received) -> Result<C, HandlerError> {
         let decoded = self.inner.decode(message).await?;
         C::from_decoded(decoded).map_err(failure)
+    }
+}
+
+/// The dead-letter reason of a decoding failure (the codec's own code, [`DecodeError::reason`],
+/// says the same).
+pub fn decode_reason(error: &DecodeError) -> Reason {
+    match error {
+        DecodeError::NotFramed { .. } => Reason::NotConfluentFramed,
+        DecodeError::UnknownSchemaId { .. } => Reason::UnknownSchemaId,
+        DecodeError::RecordNotAllowed { .. } => Reason::RecordNotAllowedOnTopic,
+        DecodeError::InvalidContent { .. } => Reason::InvalidContent,
+        DecodeError::RegistryUnavailable { .. } => Reason::RegistryUnavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decoding_failure_s_reason_is_the_codec_s_code() {
+        let detail = String::from("x");
+        let failures = [
+            DecodeError::NotFramed {
+                detail: detail.clone(),
+            },
+            DecodeError::UnknownSchemaId {
+                id: 1,
+                detail: detail.clone(),
+            },
+            DecodeError::RecordNotAllowed {
+                topic: "t".into(),
+                record: "r".into(),
+            },
+            DecodeError::InvalidContent {
+                record: "r".into(),
+                id: 1,
+                detail: detail.clone(),
+            },
+            DecodeError::RegistryUnavailable { id: 1, detail },
+        ];
+        for error in failures {
+            assert_eq!(decode_reason(&error).as_str(), error.reason(), "{error}");
+        }
     }
 }

@@ -20,25 +20,27 @@
 //! - [`decode`]: [`CatalogDecoder`], the [`messaging::Decoder`] for our messages: Avro in the
 //!   Confluent wire format through the registry, each failure mapped to its dead-letter reason;
 //!   [`ChannelDecoder`], the same into an [`Inbound`] type.
+//! - [`replica`]: the one rule of replicas built from events: an older event never replaces
+//!   newer data.
 //! - [`outgoing`]: [`Outgoing`], events, commands and replies encoded and appended to the
 //!   outbox in the handler's transaction.
 
-pub mod command;
+mod command;
 pub mod compensation;
-pub mod decode;
-pub mod definition;
+mod decode;
+mod definition;
 pub mod http;
-pub mod inbound;
-pub mod metrics;
-pub mod outgoing;
-pub mod service;
-pub mod settings;
+mod inbound;
+mod metrics;
+mod outgoing;
+pub mod replica;
+mod service;
+mod settings;
 pub mod shutdown;
-pub mod telemetry;
+mod telemetry;
 
 pub use decode::{CatalogDecoder, ChannelDecoder};
 pub use definition::{Definition, Description, ServiceDefinition};
-pub use http::Health;
 pub use inbound::Inbound;
 pub use metrics::{Measured, Metrics};
 pub use outgoing::Outgoing;

@@ -166,7 +166,7 @@ impl<H: Handler> Handler for Measured<H> {
             .observe(started.elapsed().as_secs_f64());
         let outcome = match &result {
             Ok(()) => "ok",
-            Err(error) => error.reason(),
+            Err(error) => error.reason().as_str(),
         };
         self.metrics
             .handled

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use contracts::{Codec, Contract, EncodeError};
-use messaging::message::AVRO_CONTENT_TYPE;
-use messaging::{HandlerError, Message, Received, command, follow, header};
+use messaging::AVRO_CONTENT_TYPE;
+use messaging::{HandlerError, Message, Reason, Received, command, follow, header};
 use sqlx::PgConnection;
 
 /// Encodes and appends a service's outgoing messages. Cheap to clone.
@@ -92,7 +92,7 @@ impl Outgoing {
         let asked = command.message.headers.get(header::REPLY_TO);
         if let Some(asked) = asked.filter(|asked| *asked != T::TOPIC) {
             return Err(HandlerError::permanent(
-                "invalid-reply-to",
+                Reason::InvalidReplyTo,
                 InvalidReplyTo {
                     asked: asked.to_owned(),
                     channel: T::TOPIC,
@@ -101,7 +101,7 @@ impl Outgoing {
         }
         let bytes = self.codec.encode(reply).await.map_err(encode_failure)?;
         let (topic, message) = messaging::reply(command, bytes)
-            .map_err(|error| HandlerError::permanent("no-reply-to", error))?;
+            .map_err(|error| HandlerError::permanent(Reason::NoReplyTo, error))?;
         let message = message
             .with_header(header::TYPE, T::FULL_NAME)
             .with_header(header::SOURCE, self.source.as_str())
@@ -128,6 +128,6 @@ async fn append(tx: &mut PgConnection, topic: &str, message: &Message) -> Result
 fn encode_failure(error: EncodeError) -> HandlerError {
     match error {
         EncodeError::Registry { .. } => HandlerError::transient(error),
-        other => HandlerError::permanent("handler-failed", other),
+        other => HandlerError::permanent(Reason::HandlerFailed, other),
     }
 }

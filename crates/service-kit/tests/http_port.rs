@@ -1,9 +1,9 @@
 //! The service's HTTP port as an orchestrator and Prometheus see it: liveness, readiness that
 //! names what is not ready, and metrics that count what the `Measured` layer saw.
 
-use messaging::{Handler, HandlerError, Message, Origin, Received, handler_fn};
-use service_kit::http::{bind, serve};
-use service_kit::{Health, Measured, Metrics};
+use messaging::{Handler, HandlerError, Message, Origin, Reason, Received, handler_fn};
+use service_kit::http::{Health, bind, serve};
+use service_kit::{Measured, Metrics};
 use tokio_util::sync::CancellationToken;
 
 fn received(payload: &[u8]) -> Received {
@@ -52,7 +52,10 @@ async fn liveness_readiness_and_metrics_are_served() -> Result<(), Box<dyn std::
     let handler = Measured::new(
         handler_fn(|received: Received| async move {
             if received.message.payload == b"bad" {
-                Err(HandlerError::permanent("invalid-content", "unreadable"))
+                Err(HandlerError::permanent(
+                    Reason::InvalidContent,
+                    "unreadable",
+                ))
             } else {
                 Ok(())
             }

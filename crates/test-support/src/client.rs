@@ -2,6 +2,7 @@
 //! headers as every producer of the project sets them, published with the project's producer;
 //! and reading back, by key, what the services sent.
 
+pub use contracts::now_ms;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use contracts::{Channel, Codec, Contract};
 use kafka::KafkaPublisher;
-use messaging::message::AVRO_CONTENT_TYPE;
+use messaging::AVRO_CONTENT_TYPE;
 use messaging::{Message, Publisher, Received, header};
 
 use crate::Platform;
@@ -145,11 +146,4 @@ where
 /// Time for anything still on its way to arrive, before a test counts what must not be there.
 pub async fn settle() {
     tokio::time::sleep(Duration::from_secs(2)).await;
-}
-
-/// Milliseconds since the Unix epoch, as the catalog's times are.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use integration_tests::init_logging;
 use kafka::{ConsumerRunner, ConsumerSettings};
-use messaging::{HandlerError, Received, handler_fn};
+use messaging::{HandlerError, Reason, Received, handler_fn};
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -56,7 +56,7 @@ async fn main() -> Result<()> {
             );
             let mut file = file
                 .lock()
-                .map_err(|_| HandlerError::permanent("handler-failed", "lock"))?;
+                .map_err(|_| HandlerError::permanent(Reason::HandlerFailed, "lock"))?;
             file.write_all(line.as_bytes())
                 .map_err(HandlerError::transient)?;
             Ok(())

@@ -5,20 +5,7 @@ use contracts::accounting::events::card_authorization_failed::AuthorizationFailu
 use contracts::order::replies::authorize_card_failed::AuthorizeCardFailure;
 use uuid::Uuid;
 
-/// An amount in a currency's minor unit (cents for USD), as the messages carry it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Money {
-    pub amount_minor: i64,
-    /// ISO 4217, compared exactly: `USD` and `usd` differ.
-    pub currency: String,
-}
-
-impl std::fmt::Display for Money {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Minor units as they are: the number of decimals depends on the currency.
-        write!(f, "{} minor units of {}", self.amount_minor, self.currency)
-    }
-}
+pub use contracts::Money;
 
 /// What authorization needs to know of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]

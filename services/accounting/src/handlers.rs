@@ -1,17 +1,17 @@
 //! What accounting consumes, each message handled in the transaction `Idempotent` opened: the
 //! state change, the event and the reply commit together or not at all.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use contracts::now_ms;
 
 use contracts::accounting::commands::{AuthorizeCard, Command, ReverseAuthorization};
 use contracts::accounting::events::{
-    AccountOpened, AuthorizationReversed, CardAuthorizationFailed, CardAuthorized, card_authorized,
+    AccountOpened, AuthorizationReversed, CardAuthorizationFailed, CardAuthorized,
 };
 use contracts::consumer::events::{ConsumerCreated, Event as ConsumerEvent};
 use contracts::order::replies::{
     AuthorizeCardFailed, AuthorizeCardSucceeded, ReverseAuthorizationSucceeded,
 };
-use messaging::{HandlerError, Received};
+use messaging::{HandlerError, Reason, Received};
 use outbox::TransactionalHandler;
 use service_kit::{Outgoing, compensation};
 use sqlx::PgConnection;
@@ -85,13 +85,10 @@ impl Accounting {
         cause: &Received,
         command: AuthorizeCard,
     ) -> Result<(), HandlerError> {
-        let amount = Money {
-            amount_minor: command.order_total.amount_minor,
-            currency: command.order_total.currency.clone(),
-        };
+        let amount: Money = command.order_total.clone().into();
         if amount.amount_minor < 0 {
             return Err(HandlerError::permanent(
-                "invalid-content",
+                Reason::InvalidContent,
                 format!(
                     "order {} asks to authorize a negative amount ({amount})",
                     command.order_id
@@ -137,10 +134,7 @@ impl Accounting {
                     order_id: command.order_id,
                     consumer_id: command.consumer_id,
                     authorization_id: id,
-                    amount: card_authorized::Money {
-                        amount_minor: amount.amount_minor,
-                        currency: amount.currency,
-                    },
+                    amount: amount.into(),
                     authorized_at: now_ms(),
                 };
                 self.outgoing.event(tx, Some(cause), &event).await?;
@@ -186,7 +180,7 @@ impl Accounting {
             || existing.currency != asked.currency
         {
             return Err(HandlerError::permanent(
-                "authorization-conflict",
+                Reason::AuthorizationConflict,
                 format!(
                     "order {} was authorized for consumer {} and {} minor units of {}, not for \
                      consumer {} and {} minor units of {}",
@@ -302,10 +296,4 @@ async fn authorization(
     .fetch_optional(&mut *tx)
     .await
     .map_err(HandlerError::transient)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

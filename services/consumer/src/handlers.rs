@@ -1,12 +1,12 @@
 //! The consumer commands, each handled in the transaction `Idempotent` opened: the state change
 //! and what it sends (an event, a reply) commit together or not at all.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use contracts::now_ms;
 
 use contracts::consumer::commands::{Command, CreateConsumer, ValidateOrderByConsumer};
 use contracts::consumer::events::{ConsumerCreated, consumer_created};
 use contracts::order::replies::{ValidateOrderByConsumerFailed, ValidateOrderByConsumerSucceeded};
-use messaging::{HandlerError, Received};
+use messaging::{HandlerError, Reason, Received};
 use outbox::TransactionalHandler;
 use service_kit::Outgoing;
 use sqlx::PgConnection;
@@ -46,7 +46,7 @@ impl ConsumerCommands {
         .map_err(HandlerError::transient)?;
         if inserted.rows_affected() == 0 {
             return Err(HandlerError::permanent(
-                "consumer-exists",
+                Reason::ConsumerExists,
                 format!("consumer {} exists already", command.consumer_id),
             ));
         }
@@ -70,13 +70,10 @@ impl ConsumerCommands {
         cause: &Received,
         command: ValidateOrderByConsumer,
     ) -> Result<(), HandlerError> {
-        let total = Money {
-            amount_minor: command.order_total.amount_minor,
-            currency: command.order_total.currency.clone(),
-        };
+        let total: Money = command.order_total.clone().into();
         if total.amount_minor < 0 {
             return Err(HandlerError::permanent(
-                "invalid-content",
+                Reason::InvalidContent,
                 format!("order {} has a negative total ({total})", command.order_id),
             ));
         }
@@ -182,7 +179,7 @@ async fn recorded(
     };
     if consumer_id != command.consumer_id || asked != *total {
         return Err(HandlerError::permanent(
-            "validation-conflict",
+            Reason::ValidationConflict,
             format!(
                 "order {} was validated for consumer {consumer_id} and {asked}, not for \
                  consumer {} and {total}",
@@ -194,7 +191,7 @@ async fn recorded(
         .map(Some)
         .ok_or_else(|| {
             HandlerError::permanent(
-                "handler-failed",
+                Reason::HandlerFailed,
                 format!(
                     "order {} has an unknown recorded outcome {outcome}",
                     command.order_id
@@ -226,10 +223,4 @@ async fn record(
     .await
     .map_err(HandlerError::transient)?;
     Ok(inserted.rows_affected() == 1)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -12,14 +12,14 @@
 //! without effect. DeliveryPickedUp and DeliveryDelivered are never sent: no message of the
 //! catalog tells delivery that a courier picked up or delivered the food.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use contracts::now_ms;
 
 use contracts::delivery::events::{
     CourierAssigned, DeliveryCancelled, DeliveryScheduled, delivery_scheduled,
 };
 use contracts::order::events::{Event as OrderEvent, OrderCreated};
 use contracts::ticket::events::{Event as TicketEvent, TicketAccepted};
-use messaging::{HandlerError, Received};
+use messaging::{HandlerError, Reason, Received};
 use outbox::TransactionalHandler;
 use service_kit::Outgoing;
 use sqlx::{PgConnection, Row};
@@ -76,7 +76,7 @@ impl Delivery {
         event: OrderCreated,
     ) -> Result<(), HandlerError> {
         let address = serde_json::to_string(&event.delivery_address)
-            .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+            .map_err(|e| HandlerError::permanent(Reason::InvalidContent, e))?;
         sqlx::query(
             "INSERT INTO orders (order_id, restaurant_id, delivery_address, delivery_time)
              VALUES ($1, $2, $3::jsonb, to_timestamp($4::float8 / 1000))
@@ -149,7 +149,7 @@ impl Delivery {
             order_id,
             restaurant_id: row.try_get("restaurant_id").map_err(row_error)?,
             delivery_address: serde_json::from_str::<delivery_scheduled::Address>(&address)
-                .map_err(|e| HandlerError::permanent("handler-failed", e))?,
+                .map_err(|e| HandlerError::permanent(Reason::HandlerFailed, e))?,
             ready_by: Some(row.try_get("ready_by_ms").map_err(row_error)?),
             scheduled_at: now,
         };
@@ -238,11 +238,5 @@ impl Delivery {
 
 /// A row that does not have the shape this code selected is a bug, not worth retrying.
 fn row_error(error: sqlx::Error) -> HandlerError {
-    HandlerError::permanent("handler-failed", error)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    HandlerError::permanent(Reason::HandlerFailed, error)
 }

@@ -11,7 +11,7 @@
 //!
 //! Ticket events go to `ftgo.ticket.events`, keyed by order id, naming the restaurant.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use contracts::now_ms;
 
 use contracts::kitchen::commands::{
     AcceptTicket, BeginCancelTicket, CancelCreateTicket, Command, ConfirmCancelTicket,
@@ -30,7 +30,7 @@ use contracts::ticket::events::{
     TicketAccepted, TicketCancelled, TicketCreated, TicketPreparationStarted, TicketReadyForPickup,
     ticket_created,
 };
-use messaging::{HandlerError, Received};
+use messaging::{HandlerError, Reason, Received};
 use outbox::TransactionalHandler;
 use service_kit::Outgoing;
 use sqlx::{PgConnection, Row};
@@ -491,7 +491,7 @@ async fn load(tx: &mut PgConnection, order_id: Uuid) -> Result<Option<Stored>, H
     };
     let state = |name: &str| -> Result<TicketState, HandlerError> {
         name.parse()
-            .map_err(|e| HandlerError::permanent("handler-failed", e))
+            .map_err(|e| HandlerError::permanent(Reason::HandlerFailed, e))
     };
     let before_cancel: Option<String> = row.try_get("before_cancel").map_err(row_error)?;
     Ok(Some(Stored {
@@ -541,7 +541,7 @@ fn known(
 ) -> Result<Stored, HandlerError> {
     stored.ok_or_else(|| {
         HandlerError::permanent(
-            "unknown-ticket",
+            Reason::UnknownTicket,
             Refused {
                 command,
                 order_id,
@@ -572,11 +572,5 @@ fn refused<T>(
 
 /// A row that does not have the shape this code selected is a bug, not worth retrying.
 fn row_error(error: sqlx::Error) -> HandlerError {
-    HandlerError::permanent("handler-failed", error)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    HandlerError::permanent(Reason::HandlerFailed, error)
 }

@@ -76,25 +76,16 @@ pub async fn menu_of(
 }
 
 /// Replaces the menu with `items` (id, name) unless the replica holds a newer one than
-/// `as_of_ms`. The restaurant's row is locked by the update, so two events of one restaurant
-/// handled at once (during a rebalance) apply one after the other.
+/// `as_of_ms` ([`service_kit::replica`]).
 async fn replace_menu_if_newer(
     tx: &mut PgConnection,
     restaurant: Uuid,
     as_of_ms: i64,
     items: &[(&str, &str)],
 ) -> Result<(), HandlerError> {
-    let newer = sqlx::query(
-        "UPDATE restaurants SET menu_as_of = to_timestamp($2::float8 / 1000)
-         WHERE id = $1 AND menu_as_of <= to_timestamp($2::float8 / 1000)",
-    )
-    .bind(restaurant)
-    .bind(as_of_ms)
-    .execute(&mut *tx)
-    .await
-    .map_err(HandlerError::transient)?;
-    if newer.rows_affected() == 0 {
-        tracing::info!(%restaurant, as_of_ms, "an older menu than the replica's: kept the newer");
+    if !service_kit::replica::claim_if_newer(tx, "restaurants", "menu_as_of", restaurant, as_of_ms)
+        .await?
+    {
         return Ok(());
     }
     sqlx::query("DELETE FROM menu_items WHERE restaurant_id = $1")

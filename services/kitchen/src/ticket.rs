@@ -112,15 +112,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> messaging::Reason {
+        use messaging::Reason;
         match self {
-            Refusal::NotAwaitingAcceptance => "ticket-not-awaiting-acceptance",
-            Refusal::NotAccepted => "ticket-not-accepted",
-            Refusal::NotPreparing => "ticket-not-preparing",
-            Refusal::NotCreatePending => "ticket-not-create-pending",
-            Refusal::NotCancelPending => "ticket-not-cancel-pending",
-            Refusal::NotCancellable => "ticket-not-cancellable",
-            Refusal::Cancelled => "ticket-cancelled",
+            Refusal::NotAwaitingAcceptance => Reason::TicketNotAwaitingAcceptance,
+            Refusal::NotAccepted => Reason::TicketNotAccepted,
+            Refusal::NotPreparing => Reason::TicketNotPreparing,
+            Refusal::NotCreatePending => Reason::TicketNotCreatePending,
+            Refusal::NotCancelPending => Reason::TicketNotCancelPending,
+            Refusal::NotCancellable => Reason::TicketNotCancellable,
+            Refusal::Cancelled => Reason::TicketCancelled,
         }
     }
 }
@@ -290,7 +291,7 @@ mod tests {
         }
         assert_eq!(
             ticket(Accepted).accept().map_err(Refusal::reason),
-            Err("ticket-not-awaiting-acceptance")
+            Err(messaging::Reason::TicketNotAwaitingAcceptance)
         );
     }
 

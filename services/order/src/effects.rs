@@ -2,14 +2,14 @@
 //! commands to participants (correlated by the saga's id, replies to `ftgo.order.replies`),
 //! and the order's state changes with their events.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+pub use contracts::now_ms;
 
 use contracts::Channel;
 use contracts::order::events::{
     OrderApproved, OrderCancellationRejected, OrderCancelled, OrderRejected,
 };
 use contracts::order::replies::Reply;
-use messaging::{HandlerError, Received};
+use messaging::{HandlerError, Reason, Received};
 use outbox::{SagaActions, SagaRef};
 use service_kit::Outgoing;
 use sqlx::PgConnection;
@@ -25,12 +25,6 @@ pub const REPLIES: &str = Reply::TOPIC;
 #[derive(Debug, Clone)]
 pub struct OrderEffects {
     pub outgoing: Outgoing,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl OrderEffects {
@@ -82,7 +76,7 @@ impl OrderEffects {
         let order_id: Uuid = saga
             .subject
             .parse()
-            .map_err(|e| HandlerError::permanent("handler-failed", e))?;
+            .map_err(|e| HandlerError::permanent(Reason::HandlerFailed, e))?;
         match action {
             OrderAction::Send(command) => self.send(tx, saga, cause, command).await,
             OrderAction::Approve => {

@@ -5,7 +5,7 @@
 use contracts::order::commands::{CancelOrder, Command, CreateOrder};
 use contracts::order::events::{OrderCancellationRejected, OrderCreated, OrderRejected};
 use contracts::order::replies::Reply;
-use messaging::{HandlerError, Received, SagaDefinition, header};
+use messaging::{HandlerError, Reason, Received, SagaDefinition, header};
 use outbox::{ReplyOutcome, SagaManager, TransactionalHandler};
 use service_kit::Outgoing;
 use sqlx::PgConnection;
@@ -47,7 +47,7 @@ impl OrderHandler {
         match priced {
             Err(rejection) => {
                 let lines = serde_json::to_value(&command.line_items)
-                    .map_err(|e| HandlerError::permanent("handler-failed", e))?;
+                    .map_err(|e| HandlerError::permanent(Reason::HandlerFailed, e))?;
                 if !orders::insert(
                     tx,
                     &command,
@@ -71,7 +71,7 @@ impl OrderHandler {
             }
             Ok(priced) => {
                 let lines = serde_json::to_value(&priced.lines)
-                    .map_err(|e| HandlerError::permanent("handler-failed", e))?;
+                    .map_err(|e| HandlerError::permanent(Reason::HandlerFailed, e))?;
                 let total = &priced.facts.total;
                 if !orders::insert(
                     tx,
@@ -90,10 +90,7 @@ impl OrderHandler {
                     consumer_id: command.consumer_id,
                     restaurant_id: command.restaurant_id,
                     line_items: priced.lines,
-                    order_total: contracts::order::events::order_created::Money {
-                        amount_minor: total.amount_minor,
-                        currency: total.currency.clone(),
-                    },
+                    order_total: total.clone().into(),
                     delivery_address: orders::address(&command),
                     delivery_time: command.delivery_time,
                     created_at: now_ms(),
@@ -125,12 +122,12 @@ impl OrderHandler {
     ) -> Result<(), HandlerError> {
         let Some((state, facts)) = orders::find(tx, command.order_id).await? else {
             return Err(HandlerError::permanent(
-                "unknown-order",
+                Reason::UnknownOrder,
                 format!("no order {}", command.order_id),
             ));
         };
-        match (state.as_str(), facts) {
-            ("APPROVED", Some(facts)) => {
+        match (state, facts) {
+            (OrderState::Approved, Some(facts)) => {
                 orders::set_state(tx, command.order_id, OrderState::CancelPending, None).await?;
                 let state = CancelOrderState {
                     order: facts,
@@ -171,7 +168,7 @@ impl OrderHandler {
         let correlation = cause.message.headers.get(header::CORRELATION_ID);
         let Some(saga) = correlation.and_then(|c| c.parse::<Uuid>().ok()) else {
             return Err(HandlerError::permanent(
-                "uncorrelated-reply",
+                Reason::UncorrelatedReply,
                 format!(
                     "the reply's {} header {correlation:?} names no saga",
                     header::CORRELATION_ID
@@ -193,7 +190,7 @@ impl OrderHandler {
         };
         if outcome == ReplyOutcome::UnknownSaga {
             return Err(HandlerError::permanent(
-                "unknown-saga",
+                Reason::UnknownSaga,
                 format!("no saga {saga} for this reply"),
             ));
         }

@@ -3,7 +3,7 @@
 use contracts::order::commands::CreateOrder;
 use contracts::order::events::order_created::{Address, Money as EventMoney, PricedLineItem};
 use contracts::order::events::order_rejected::OrderRejectionReason;
-use messaging::HandlerError;
+use messaging::{HandlerError, Reason};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -21,6 +21,15 @@ pub enum OrderState {
 }
 
 impl OrderState {
+    pub const ALL: [OrderState; 5] = [
+        OrderState::ApprovalPending,
+        OrderState::Approved,
+        OrderState::Rejected,
+        OrderState::CancelPending,
+        OrderState::Cancelled,
+    ];
+
+    /// The text of the `state` column.
     pub fn as_str(self) -> &'static str {
         match self {
             OrderState::ApprovalPending => "APPROVAL_PENDING",
@@ -29,6 +38,19 @@ impl OrderState {
             OrderState::CancelPending => "CANCEL_PENDING",
             OrderState::Cancelled => "CANCELLED",
         }
+    }
+
+    /// The state of a `state` column's text.
+    pub fn parse(text: &str) -> Option<OrderState> {
+        OrderState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for OrderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -89,7 +111,7 @@ pub async fn price(
         let amount = item
             .price_minor
             .checked_mul(i64::from(line.quantity))
-            .ok_or_else(|| HandlerError::permanent("invalid-content", Overflow))?;
+            .ok_or_else(|| HandlerError::permanent(Reason::InvalidContent, Overflow))?;
         total = Some(match total {
             None => Money {
                 amount_minor: amount,
@@ -99,7 +121,7 @@ pub async fn price(
                 amount_minor: sum
                     .amount_minor
                     .checked_add(amount)
-                    .ok_or_else(|| HandlerError::permanent("invalid-content", Overflow))?,
+                    .ok_or_else(|| HandlerError::permanent(Reason::InvalidContent, Overflow))?,
                 currency: sum.currency,
             },
             Some(sum) => {
@@ -156,7 +178,7 @@ pub async fn insert(
     rejection: Option<&Rejection>,
 ) -> Result<bool, HandlerError> {
     let address = serde_json::to_value(&command.delivery_address)
-        .map_err(|e| HandlerError::permanent("handler-failed", e))?;
+        .map_err(|e| HandlerError::permanent(Reason::HandlerFailed, e))?;
     let inserted = sqlx::query(
         "INSERT INTO orders (id, consumer_id, restaurant_id, state, total_minor, currency,
              line_items, delivery_address, delivery_time, rejection_reason, rejection_detail)
@@ -184,7 +206,7 @@ pub async fn insert(
 pub async fn find(
     tx: &mut PgConnection,
     id: Uuid,
-) -> Result<Option<(String, Option<OrderFacts>)>, HandlerError> {
+) -> Result<Option<(OrderState, Option<OrderFacts>)>, HandlerError> {
     type Row = (
         String,
         Uuid,
@@ -201,35 +223,39 @@ pub async fn find(
     .fetch_optional(&mut *tx)
     .await
     .map_err(HandlerError::transient)?;
-    Ok(row.map(
-        |(state, consumer_id, restaurant_id, total, currency, lines)| {
-            let facts = match (total, currency) {
-                (Some(amount_minor), Some(currency)) => {
-                    let lines: Vec<PricedLineItem> =
-                        serde_json::from_value(lines).unwrap_or_default();
-                    Some(OrderFacts {
-                        order_id: id,
-                        consumer_id,
-                        restaurant_id,
-                        total: Money {
-                            amount_minor,
-                            currency,
-                        },
-                        lines: lines
-                            .into_iter()
-                            .map(|line| TicketLine {
-                                menu_item_id: line.menu_item_id,
-                                name: line.name,
-                                quantity: line.quantity,
-                            })
-                            .collect(),
+    let Some((state, consumer_id, restaurant_id, total, currency, lines)) = row else {
+        return Ok(None);
+    };
+    let state = OrderState::parse(&state).ok_or_else(|| {
+        HandlerError::permanent(
+            Reason::HandlerFailed,
+            format!("order {id} is in state {state:?}, which no release of this service writes"),
+        )
+    })?;
+    let facts = match (total, currency) {
+        (Some(amount_minor), Some(currency)) => {
+            let lines: Vec<PricedLineItem> = serde_json::from_value(lines).unwrap_or_default();
+            Some(OrderFacts {
+                order_id: id,
+                consumer_id,
+                restaurant_id,
+                total: Money {
+                    amount_minor,
+                    currency,
+                },
+                lines: lines
+                    .into_iter()
+                    .map(|line| TicketLine {
+                        menu_item_id: line.menu_item_id,
+                        name: line.name,
+                        quantity: line.quantity,
                     })
-                }
-                _ => None,
-            };
-            (state, facts)
-        },
-    ))
+                    .collect(),
+            })
+        }
+        _ => None,
+    };
+    Ok(Some((state, facts)))
 }
 
 /// Moves order `id` to `state` (with the rejection, if it is one); returns its restaurant.
@@ -271,5 +297,18 @@ pub fn address(command: &CreateOrder) -> Address {
         city: a.city.clone(),
         state: a.state.clone(),
         zip: a.zip.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderState;
+
+    #[test]
+    fn every_state_reads_back_from_its_column_text() {
+        for state in OrderState::ALL {
+            assert_eq!(OrderState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(OrderState::parse("approved"), None);
     }
 }

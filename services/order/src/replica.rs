@@ -1,6 +1,8 @@
 //! The replica of restaurants and menus, from `ftgo.restaurant.events`: what CreateOrder is
-//! validated and priced against, with no call to the restaurant service. Events of one
-//! restaurant arrive in order (keyed by restaurant id); the newest menu replaces the old.
+//! validated and priced against, with no call to the restaurant service. Each menu is stamped
+//! with its event's time and an older menu never replaces a newer one
+//! ([`service_kit::replica`], the kitchen's rule too), so the replica converges in whatever
+//! order a restaurant's events are delivered, replayed or repeated.
 
 use contracts::restaurant::events::Event;
 use messaging::HandlerError;
@@ -24,7 +26,7 @@ pub async fn apply(tx: &mut PgConnection, event: Event) -> Result<(), HandlerErr
                 .menu_items
                 .into_iter()
                 .map(|i| (i.id, i.name, i.price.amount_minor, i.price.currency));
-            replace_menu(tx, created.restaurant_id, items).await
+            replace_menu(tx, created.restaurant_id, created.created_at, items).await
         }
         Event::MenuRevised(revised) => {
             // A revision before the creation cannot happen (one key, one partition), but a
@@ -40,16 +42,24 @@ pub async fn apply(tx: &mut PgConnection, event: Event) -> Result<(), HandlerErr
                 .menu_items
                 .into_iter()
                 .map(|i| (i.id, i.name, i.price.amount_minor, i.price.currency));
-            replace_menu(tx, revised.restaurant_id, items).await
+            replace_menu(tx, revised.restaurant_id, revised.revised_at, items).await
         }
     }
 }
 
+/// Replaces the menu with `items` (id, name, price, currency) unless the replica holds a
+/// newer one than `as_of_ms`.
 async fn replace_menu(
     tx: &mut PgConnection,
     restaurant: Uuid,
+    as_of_ms: i64,
     items: impl Iterator<Item = (String, String, i64, String)>,
 ) -> Result<(), HandlerError> {
+    if !service_kit::replica::claim_if_newer(tx, "restaurants", "menu_as_of", restaurant, as_of_ms)
+        .await?
+    {
+        return Ok(());
+    }
     sqlx::query("DELETE FROM menu_items WHERE restaurant_id = $1")
         .bind(restaurant)
         .execute(&mut *tx)

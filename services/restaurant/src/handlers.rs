@@ -1,11 +1,11 @@
 //! The restaurant commands: each changes the service's tables and appends the event that tells
 //! others, in the transaction `Idempotent` opened.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use contracts::now_ms;
 
 use contracts::restaurant::commands::{Command, CreateRestaurant, ReviseMenu};
 use contracts::restaurant::events::{MenuRevised, RestaurantCreated};
-use messaging::{HandlerError, Received};
+use messaging::{HandlerError, Reason, Received};
 use outbox::TransactionalHandler;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,7 +30,7 @@ impl RestaurantCommands {
         command: CreateRestaurant,
     ) -> Result<(), HandlerError> {
         let address = serde_json::to_string(&command.address)
-            .map_err(|e| HandlerError::permanent("invalid-content", e))?;
+            .map_err(|e| HandlerError::permanent(Reason::InvalidContent, e))?;
         let inserted = sqlx::query(
             "INSERT INTO restaurants (id, name, address) VALUES ($1, $2, $3::jsonb)
              ON CONFLICT (id) DO NOTHING",
@@ -43,7 +43,7 @@ impl RestaurantCommands {
         .map_err(HandlerError::transient)?;
         if inserted.rows_affected() == 0 {
             return Err(HandlerError::permanent(
-                "restaurant-exists",
+                Reason::RestaurantExists,
                 format!("restaurant {} exists already", command.restaurant_id),
             ));
         }
@@ -72,7 +72,7 @@ impl RestaurantCommands {
                 .map_err(HandlerError::transient)?;
         if updated.rows_affected() == 0 {
             return Err(HandlerError::permanent(
-                "unknown-restaurant",
+                Reason::UnknownRestaurant,
                 format!("no restaurant {}", command.restaurant_id),
             ));
         }
@@ -127,7 +127,7 @@ async fn replace_menu<I: Serialize>(
         let item: Item = same_shape(item)?;
         if item.price.amount_minor < 0 {
             return Err(HandlerError::permanent(
-                "invalid-content",
+                Reason::InvalidContent,
                 format!("menu item {} has a negative price", item.id),
             ));
         }
@@ -152,11 +152,5 @@ async fn replace_menu<I: Serialize>(
 fn same_shape<A: Serialize, B: DeserializeOwned>(a: &A) -> Result<B, HandlerError> {
     serde_json::to_value(a)
         .and_then(serde_json::from_value)
-        .map_err(|e| HandlerError::permanent("handler-failed", e))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_err(|e| HandlerError::permanent(Reason::HandlerFailed, e))
 }

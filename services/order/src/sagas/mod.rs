@@ -23,13 +23,7 @@ pub use create_order::{CreateOrderSaga, CreateOrderState, CreateStep};
 /// How long a saga waits for a participant's reply by default.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An amount in minor units of `currency`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Money {
-    pub amount_minor: i64,
-    pub currency: String,
-}
+pub use contracts::Money;
 
 /// One line of the order as the kitchen needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,10 +83,9 @@ pub enum OrderAction {
 }
 
 impl OrderFacts {
-    fn money<M: for<'de> Deserialize<'de>>(&self) -> M {
-        // The generated Money types have the same two fields as ours.
-        serde_json::from_value(serde_json::to_value(&self.total).expect("money serializes"))
-            .expect("same shape")
+    /// The total as the record's own Money type.
+    fn money<M: From<Money>>(&self) -> M {
+        self.total.clone().into()
     }
 
     fn validate_consumer(&self) -> OrderAction {

@@ -1,6 +1,6 @@
 //! The relays' throughput and latency, against baselines measured in the same run.
 //!
-//! Needs the local platform (`deploy/local/up`). Run: `cargo bench -p outbox --bench relay`.
+//! Needs the local platform (`deploy/local/up`). Run: `cargo bench -p integration-tests --bench relay`.
 //!
 //! - Kafka: `kafka-producer-perf-test`, MESSAGES records of 300 B, `acks=all`, idempotent.
 //! - PostgreSQL: MESSAGES outbox appends of 300 B, 100 per transaction, 4 writers.
@@ -46,7 +46,7 @@ fn message(n: usize) -> Message {
 
 /// Kafka's producer perf tool: records per second.
 fn kafka_rate(topic: &str) -> Result<f64> {
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/kafka-tool");
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/kafka-tool");
     let bootstrap = Platform::from_env().bootstrap_servers;
     let output = Command::new(tool)
         .args(["kafka-producer-perf-test", "--topic", topic])
