@@ -1,12 +1,13 @@
 //! Explains why one version of a schema cannot read another, naming the field.
 //!
-//! The registry decides compatibility; this only says *why*, in Avro's schema-resolution
-//! terms (a reader needs a default for every field the writer lacks, the same or a promotable
+//! The registry decides compatibility; apache-avro's own check (`SchemaCompatibility`) says
+//! whether a direction breaks, and this says *why*, in Avro's schema-resolution terms (a reader needs a default for every field the writer lacks, the same or a promotable
 //! type for every field both have, every writer enum symbol, a matching union branch for every
 //! writer branch). Logical types are compared by their underlying type, as the registry does.
 
 use apache_avro::Schema;
 use apache_avro::schema::{Name, ResolvedSchema};
+use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
 
 /// The ways a level can be broken, with the direction each one checks.
 pub enum Direction {
@@ -64,8 +65,19 @@ pub fn explain(old: &Schema, new: &Schema, directions: &[Direction]) -> Vec<Stri
                 "old consumers could not read new records",
             ),
         };
+        // Partial: some records may not resolve (an enum symbol or a union branch is
+        // missing), which the registry's levels do not allow either.
+        let verdict = match SchemaCompatibility::can_read(writer.schema, reader.schema) {
+            Ok(Compatibility::Full) => continue,
+            Ok(Compatibility::Partial) => "some values cannot be read".to_owned(),
+            Err(error) => error.to_string(),
+        };
         let mut found = Vec::new();
         check(reader, writer, "", missing, &mut found);
+        if found.is_empty() {
+            // apache-avro found what the field-by-field walk does not name.
+            found.push(verdict);
+        }
         problems.extend(found.into_iter().map(|p| format!("{p} ({who})")));
     }
     problems
@@ -113,40 +125,11 @@ fn check(
     };
     match (reader.schema, writer.schema) {
         (Schema::Record(r), Schema::Record(w)) => {
-            for field in &r.fields {
-                let sub = join(path, &field.name);
-                let names = std::iter::once(&field.name).chain(field.aliases.iter());
-                match names.filter_map(|n| w.lookup.get(n)).next() {
-                    Some(&i) => check(
-                        reader.with(&field.schema),
-                        writer.with(&w.fields[i].schema),
-                        &sub,
-                        missing,
-                        problems,
-                    ),
-                    None if field.default.is_none() => {
-                        problems.push(format!("field `{sub}` {missing}"))
-                    }
-                    None => {}
-                }
-            }
+            check_fields(reader, writer, r, w, path, missing, problems);
         }
         (Schema::Enum(r), Schema::Enum(w)) => {
-            let missing: Vec<&String> = w
-                .symbols
-                .iter()
-                .filter(|s| !r.symbols.contains(s))
-                .collect();
-            if !missing.is_empty() && r.default.is_none() {
-                problems.push(format!(
-                    "{at} (enum {}) lacks symbol(s) {} that the writer uses",
-                    r.name.name(),
-                    missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+            if let Some(problem) = check_symbols(r, w, &at) {
+                problems.push(problem);
             }
         }
         (Schema::Array(r), Schema::Array(w)) => check(
@@ -163,54 +146,109 @@ fn check(
             missing,
             problems,
         ),
-        (Schema::Union(r), Schema::Union(w)) => {
-            for branch in w.variants() {
-                if !r
-                    .variants()
+        _ => {
+            if let Some(problem) = check_type(reader, writer, &at) {
+                problems.push(problem);
+            }
+        }
+    }
+}
+
+/// Every field of the reader's record: read from the writer's (by name or alias), or given
+/// a default.
+fn check_fields(
+    reader: Side<'_>,
+    writer: Side<'_>,
+    r: &apache_avro::schema::RecordSchema,
+    w: &apache_avro::schema::RecordSchema,
+    path: &str,
+    missing: &str,
+    problems: &mut Vec<String>,
+) {
+    for field in &r.fields {
+        let sub = join(path, &field.name);
+        let names = std::iter::once(&field.name).chain(field.aliases.iter());
+        match names.filter_map(|n| w.lookup.get(n)).next() {
+            Some(&i) => check(
+                reader.with(&field.schema),
+                writer.with(&w.fields[i].schema),
+                &sub,
+                missing,
+                problems,
+            ),
+            None if field.default.is_none() => problems.push(format!("field `{sub}` {missing}")),
+            None => {}
+        }
+    }
+}
+
+/// The writer's enum symbols the reader lacks (with no default to read them as).
+fn check_symbols(
+    r: &apache_avro::schema::EnumSchema,
+    w: &apache_avro::schema::EnumSchema,
+    at: &str,
+) -> Option<String> {
+    let missing: Vec<&str> = w
+        .symbols
+        .iter()
+        .filter(|s| !r.symbols.contains(s))
+        .map(String::as_str)
+        .collect();
+    (!missing.is_empty() && r.default.is_none()).then(|| {
+        format!(
+            "{at} (enum {}) lacks symbol(s) {} that the writer uses",
+            r.name.name(),
+            missing.join(", ")
+        )
+    })
+}
+
+/// A type (or union) the reader cannot read the writer's as.
+fn check_type(reader: Side<'_>, writer: Side<'_>, at: &str) -> Option<String> {
+    match (reader.schema, writer.schema) {
+        (Schema::Union(r), Schema::Union(w)) => w
+            .variants()
+            .iter()
+            .find(|branch| {
+                !r.variants()
                     .iter()
                     .any(|rb| readable(reader.with(rb), writer.with(branch)))
-                {
-                    problems.push(format!(
-                        "{at} can no longer hold {} (a union branch was removed or changed)",
-                        kind(writer.with(branch))
-                    ));
-                }
-            }
-        }
-        (Schema::Union(r), _) => {
-            if !r
-                .variants()
-                .iter()
-                .any(|rb| readable(reader.with(rb), writer))
-            {
-                problems.push(format!(
+            })
+            .map(|branch| {
+                format!(
+                    "{at} can no longer hold {} (a union branch was removed or changed)",
+                    kind(writer.with(branch))
+                )
+            }),
+        (Schema::Union(r), _) => (!r
+            .variants()
+            .iter()
+            .any(|rb| readable(reader.with(rb), writer)))
+        .then(|| {
+            format!(
+                "{at} changed type from {} to {}",
+                kind(writer),
+                describe(reader)
+            )
+        }),
+        (_, Schema::Union(w)) => w
+            .variants()
+            .iter()
+            .any(|branch| !readable(reader, writer.with(branch)))
+            .then(|| {
+                format!(
                     "{at} changed type from {} to {}",
-                    kind(writer),
-                    describe(reader)
-                ));
-            }
-        }
-        (_, Schema::Union(w)) => {
-            for branch in w.variants() {
-                if !readable(reader, writer.with(branch)) {
-                    problems.push(format!(
-                        "{at} changed type from {} to {}",
-                        describe(writer),
-                        kind(reader)
-                    ));
-                    break;
-                }
-            }
-        }
-        _ => {
-            if !readable(reader, writer) {
-                problems.push(format!(
-                    "{at} changed type from {} to {}",
-                    kind(writer),
+                    describe(writer),
                     kind(reader)
-                ));
-            }
-        }
+                )
+            }),
+        _ => (!readable(reader, writer)).then(|| {
+            format!(
+                "{at} changed type from {} to {}",
+                kind(writer),
+                kind(reader)
+            )
+        }),
     }
 }
 

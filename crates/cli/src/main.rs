@@ -61,6 +61,7 @@ mod seed;
 mod send;
 mod tail;
 mod topics;
+mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

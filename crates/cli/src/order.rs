@@ -12,7 +12,7 @@
 //! client in another language (librdkafka's default `consistent_random`) does not.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use apache_avro::Uuid;
@@ -24,6 +24,7 @@ use messaging::{Received, header};
 
 use crate::avro_json::{millis, rfc3339_millis, summary};
 use crate::send::{Sender, kafka_unreachable, probe_kafka};
+use crate::wait::{self, Poll, Waited};
 
 const ORDER_EVENTS: &str = <contracts::order::events::Event as contracts::Channel>::TOPIC;
 
@@ -264,22 +265,13 @@ async fn wait_for_outcome(
         humantime::format_duration(timeout)
     );
     let follower = TopicTail::from_offsets(bootstrap, ORDER_EVENTS, starts)?;
-    let started = Instant::now();
-    let mut next_progress = Duration::from_secs(10);
-    while started.elapsed() < timeout {
-        if started.elapsed() >= next_progress {
-            eprintln!(
-                "still waiting for {awaited} of order {key} ({}s of {}s)",
-                started.elapsed().as_secs(),
-                timeout.as_secs()
-            );
-            next_progress += Duration::from_secs(10);
-        }
+    let waited = wait::until(timeout, Duration::from_secs(10), async || {
+        let pending = || Ok(Poll::Pending(format!("{awaited} of order {key}")));
         let Some(record) = follower.next(Duration::from_millis(200))? else {
-            continue;
+            return pending();
         };
         if record.message.key.as_deref() != Some(key.as_str()) {
-            continue;
+            return pending();
         }
         // The payload says which record it is; ce_type only when it does not decode.
         let decoded = codec
@@ -291,7 +283,7 @@ async fn wait_for_outcome(
         };
         let Some(outcome) = outcomes.iter().find(|o| o.full_name == record_type) else {
             eprintln!("order {key}: {}", short(record_type));
-            continue;
+            return pending();
         };
         match &decoded {
             Ok(decoded) => out!(
@@ -301,7 +293,11 @@ async fn wait_for_outcome(
             ),
             Err(error) => out!("{} (value not decodable: {error})", outcome.label),
         }
-        return Ok(ExitCode::from(outcome.code));
+        anyhow::Ok(Poll::Ready(ExitCode::from(outcome.code)))
+    })
+    .await?;
+    if let Waited::Ready(code) = waited {
+        return Ok(code);
     }
     eprintln!(
         "no {awaited} for order {key} within {}s. Check how far it got: ftgo order show {key}; \
