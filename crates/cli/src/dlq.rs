@@ -14,6 +14,8 @@ use contracts::Codec;
 use kafka::{KafkaPublisher, read_topic};
 use messaging::{Headers, Message, Publisher, Received, header};
 
+use crate::output::Output;
+
 /// Records the replayed message as a copy of a dead letter: `<dlt topic>/<partition>/<offset>`.
 pub const REPLAY_OF: &str = "ftgo_replay_of";
 
@@ -59,7 +61,12 @@ fn matches_reason(letter: &Received, reason: Option<&str>) -> bool {
     reason.is_none_or(|r| letter.message.headers.get(header::dead_letter::REASON) == Some(r))
 }
 
-pub fn list(bootstrap: &str, group_or_topic: &str, reason: Option<&str>) -> Result<ExitCode> {
+pub fn list(
+    bootstrap: &str,
+    group_or_topic: &str,
+    reason: Option<&str>,
+    output: Output,
+) -> Result<ExitCode> {
     use header::dead_letter as dlt;
     let topic = dead_letter_topic(group_or_topic);
     let letters = letters(bootstrap, &topic)?;
@@ -67,6 +74,11 @@ pub fn list(bootstrap: &str, group_or_topic: &str, reason: Option<&str>) -> Resu
         .iter()
         .filter(|l| matches_reason(l, reason))
         .collect();
+    if output == Output::Json {
+        let letters: Vec<serde_json::Value> = shown.iter().map(|l| letter_json(l)).collect();
+        out!("{}", serde_json::Value::Array(letters));
+        return Ok(ExitCode::SUCCESS);
+    }
     if shown.is_empty() {
         out!(
             "no dead letters in {topic}{}",
@@ -106,6 +118,26 @@ pub fn list(bootstrap: &str, group_or_topic: &str, reason: Option<&str>) -> Resu
         shown.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A letter as `dlq list --output json` prints it.
+fn letter_json(letter: &Received) -> serde_json::Value {
+    use header::dead_letter as dlt;
+    let header = |name: &str| letter.message.headers.get(name);
+    serde_json::json!({
+        "position": format!("{}:{}", letter.origin.partition, letter.origin.offset),
+        "failedAt": header(dlt::FAILED_AT),
+        "reason": header(dlt::REASON),
+        "group": header(dlt::GROUP),
+        "error": header(dlt::ERROR),
+        "origin": {
+            "topic": header(dlt::TOPIC),
+            "partition": header(dlt::PARTITION).and_then(|p| p.parse::<i32>().ok()),
+            "offset": header(dlt::OFFSET).and_then(|o| o.parse::<i64>().ok()),
+        },
+        "key": letter.message.key,
+        "type": header(header::TYPE),
+    })
 }
 
 fn find(letters: &[Received], (partition, offset): (i32, i64), topic: &str) -> Result<Received> {

@@ -55,6 +55,7 @@ mod dlq;
 mod groups;
 mod order;
 mod outbox;
+mod output;
 mod registry;
 mod schemas;
 mod seed;
@@ -164,6 +165,12 @@ enum Command {
         #[command(flatten)]
         kafka: KafkaArgs,
     },
+    /// Prints the completion script of a shell (`ftgo completions bash > /etc/bash_completion.d/ftgo`,
+    /// `source <(ftgo completions zsh)`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Consumer groups: move a stopped group past what waits on its topics.
     Groups {
         #[command(subcommand)]
@@ -207,9 +214,10 @@ enum OrderCommand {
     Show {
         #[arg(value_parser = order::parse_order_id, value_name = "ORDER_ID")]
         order_id: apache_avro::Uuid,
-        /// One JSON object per record, with the full decoded value.
-        #[arg(long)]
-        json: bool,
+        /// `json`: one document, `{"orderId", "state", "history": [records with their full
+        /// decoded values]}`.
+        #[arg(long, value_enum, default_value_t)]
+        output: output::Output,
     },
 }
 
@@ -278,6 +286,10 @@ enum DlqCommand {
         /// Only letters with this reason (invalid-content, unknown-schema-id, ...).
         #[arg(long)]
         reason: Option<String>,
+        /// `json`: an array of letters (position, failedAt, reason, group, origin, key, type,
+        /// error).
+        #[arg(long, value_enum, default_value_t)]
+        output: output::Output,
     },
     /// One dead letter in full: its headers and its payload (decoded when it can be).
     Show {
@@ -349,7 +361,8 @@ async fn main() -> ExitCode {
                 DlqCommand::List {
                     group_or_topic,
                     reason,
-                } => dlq::list(&bootstrap, &group_or_topic, reason.as_deref()),
+                    output,
+                } => dlq::list(&bootstrap, &group_or_topic, reason.as_deref(), output),
                 DlqCommand::Show {
                     group_or_topic,
                     position,
@@ -390,8 +403,8 @@ async fn main() -> ExitCode {
                     reason,
                     wait,
                 } => order::cancel(&bootstrap, &registry, order_id, reason, &wait).await,
-                OrderCommand::Show { order_id, json } => {
-                    order::show(&bootstrap, &registry, order_id, json).await
+                OrderCommand::Show { order_id, output } => {
+                    order::show(&bootstrap, &registry, order_id, output).await
                 }
             }
         }
@@ -421,6 +434,11 @@ async fn main() -> ExitCode {
             kafka,
             ..
         } => topics::apply::apply(&kafka.bootstrap_servers, &options).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "ftgo", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Groups {
             command: GroupsCommand::Reset(options),
             kafka,

@@ -23,6 +23,7 @@ use kafka::{TopicTail, read_topic};
 use messaging::{Received, header};
 
 use crate::avro_json::{millis, rfc3339_millis, summary};
+use crate::output::{self, Output};
 use crate::send::{Sender, kafka_unreachable, probe_kafka};
 use crate::wait::{self, Poll, Waited};
 
@@ -354,10 +355,75 @@ fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
     }
 }
 
-pub async fn show(bootstrap: &str, registry: &str, order_id: Uuid, json: bool) -> Result<ExitCode> {
+pub async fn show(
+    bootstrap: &str,
+    registry: &str,
+    order_id: Uuid,
+    output: Output,
+) -> Result<ExitCode> {
     probe_kafka(bootstrap)?;
     let key = order_id.to_string();
     let topics = order_topics();
+    let entries = history(bootstrap, registry, &topics, &key).await?;
+    if entries.is_empty() {
+        out!(
+            "no record mentions order {key} on {} (is the id right? records older than the topics' retention are gone)",
+            topics.join(", ")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let state = order_state(
+        entries
+            .iter()
+            .filter(|e| e.received.origin.topic == ORDER_EVENTS)
+            .map(|e| (e.full_name.as_str(), e.value.as_ref().ok())),
+    );
+    let state = state.unwrap_or_else(|| {
+        "NO ORDER EVENT YET (the order service has not taken the order in: is it running? \
+         deploy/local/status; its group's lag: ftgo topics)"
+            .to_owned()
+    });
+    match output {
+        Output::Json => {
+            let history: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|e| output::record(&e.received, e.value.clone(), false))
+                .collect();
+            out!(
+                "{}",
+                serde_json::json!({ "orderId": key, "state": state, "history": history })
+            );
+        }
+        Output::Text => {
+            for entry in &entries {
+                let origin = &entry.received.origin;
+                let time = origin
+                    .timestamp_ms
+                    .map(rfc3339_millis)
+                    .unwrap_or_else(|| "-".to_owned());
+                let text = match &entry.value {
+                    Ok(value) => summary(value, &["orderId"]),
+                    Err(error) => format!("(not decodable: {error})"),
+                };
+                out!(
+                    "{time}  {:<24} {:<32} {text}",
+                    origin.topic,
+                    short(&entry.full_name)
+                );
+            }
+            out!("state: {state}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every record keyed `key` on `topics`, decoded, in time order (ties in `topics`' order).
+async fn history(
+    bootstrap: &str,
+    registry: &str,
+    topics: &[&'static str],
+    key: &str,
+) -> Result<Vec<Entry>> {
     let read: Vec<(usize, Result<Vec<Received>, kafka::KafkaError>)> = std::thread::scope(|s| {
         let readers: Vec<_> = topics
             .iter()
@@ -380,7 +446,7 @@ pub async fn show(bootstrap: &str, registry: &str, order_id: Uuid, json: bool) -
         })?;
         for received in records
             .into_iter()
-            .filter(|r| r.message.key.as_deref() == Some(key.as_str()))
+            .filter(|r| r.message.key.as_deref() == Some(key))
         {
             let header_type = received
                 .message
@@ -401,13 +467,6 @@ pub async fn show(bootstrap: &str, registry: &str, order_id: Uuid, json: bool) -
             });
         }
     }
-    if entries.is_empty() {
-        out!(
-            "no record mentions order {key} on {} (is the id right? records older than the topics' retention are gone)",
-            topics.join(", ")
-        );
-        return Ok(ExitCode::from(1));
-    }
     entries.sort_by_key(|e| {
         (
             e.received.origin.timestamp_ms.unwrap_or(i64::MAX),
@@ -416,61 +475,7 @@ pub async fn show(bootstrap: &str, registry: &str, order_id: Uuid, json: bool) -
             e.received.origin.offset,
         )
     });
-    for entry in &entries {
-        let origin = &entry.received.origin;
-        let time = origin
-            .timestamp_ms
-            .map(rfc3339_millis)
-            .unwrap_or_else(|| "-".to_owned());
-        if json {
-            let value = match &entry.value {
-                Ok(value) => serde_json::Value::try_from(value.clone())
-                    .unwrap_or_else(|e| serde_json::Value::String(format!("(no JSON form: {e})"))),
-                Err(error) => serde_json::json!({ "notDecodable": error }),
-            };
-            let line = serde_json::json!({
-                "time": time,
-                "topic": origin.topic,
-                "partition": origin.partition,
-                "offset": origin.offset,
-                "type": entry.full_name,
-                "id": entry.received.message.id(),
-                "value": value,
-            });
-            out!("{line}");
-        } else {
-            let text = match &entry.value {
-                Ok(value) => summary(value, &["orderId"]),
-                Err(error) => format!("(not decodable: {error})"),
-            };
-            out!(
-                "{time}  {:<24} {:<32} {text}",
-                origin.topic,
-                short(&entry.full_name)
-            );
-        }
-    }
-    let state = order_state(
-        entries
-            .iter()
-            .filter(|e| e.received.origin.topic == ORDER_EVENTS)
-            .map(|e| (e.full_name.as_str(), e.value.as_ref().ok())),
-    );
-    let state_line = match state {
-        Some(state) => state,
-        None => "NO ORDER EVENT YET (the order service has not taken the order in: is it running? \
-                 deploy/local/status; its group's lag: ftgo topics)"
-            .to_owned(),
-    };
-    if json {
-        out!(
-            "{}",
-            serde_json::json!({ "orderId": key, "state": state_line })
-        );
-    } else {
-        out!("state: {state_line}");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(entries)
 }
 
 /// An order id argument.

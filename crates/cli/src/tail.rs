@@ -15,6 +15,8 @@ use contracts::Codec;
 use kafka::TopicTail;
 use messaging::{Received, header};
 
+use crate::output::{self, Output};
+
 /// What to show.
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -38,6 +40,10 @@ pub struct Options {
     /// Stop when nothing arrives for this long (e.g. 5s).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub idle_timeout: Option<Duration>,
+    /// `json`: one JSON object a record, a line each (NDJSON): topic, partition, offset,
+    /// timestamp, key, type, value (and headers with --headers).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 fn type_matches(wanted: &str, record_type: Option<&str>) -> bool {
@@ -85,7 +91,17 @@ pub async fn tail(bootstrap: &str, registry: &str, options: &Options) -> Result<
         {
             continue;
         }
-        show(&codec, &record, options.headers).await?;
+        match options.output {
+            Output::Text => show(&codec, &record, options.headers).await?,
+            Output::Json => {
+                let value = codec
+                    .decode_as_written(&record.message.payload)
+                    .await
+                    .map(|decoded| decoded.value)
+                    .map_err(|error| error.to_string());
+                out!("{}", output::record(&record, value, options.headers));
+            }
+        }
         shown += 1;
     }
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use common::ftgo;
 use kafka::KafkaPublisher;
 use messaging::{HandlerError, Message, Origin, Publisher, Received, dead_letter, header};
@@ -81,6 +81,21 @@ async fn an_operator_lists_shows_and_replays_dead_letters() -> Result<()> {
             list.stdout
         );
     }
+    let json = ftgo(&["dlq", "list", dlt.name(), "--output", "json"])?;
+    ensure!(json.code == 0, "{}", json.stderr);
+    let letters: serde_json::Value = serde_json::from_str(&json.stdout)?;
+    let letters = letters.as_array().context("an array of letters")?;
+    ensure!(letters.len() == 2, "{}", json.stdout);
+    ensure!(
+        letters.iter().any(|l| l["key"] == "order-1"
+            && l["reason"] == "invalid-content"
+            && l["group"] == "test-group"
+            && l["origin"]["topic"] == origin.name()
+            && l["origin"]["partition"] == 1
+            && l["origin"]["offset"] == 17),
+        "{}",
+        json.stdout
+    );
     let filtered = ftgo(&["dlq", "list", dlt.name(), "--reason", "invalid-content"])?;
     ensure!(
         filtered.stdout.contains("order-1") && !filtered.stdout.contains("order-2"),

@@ -361,23 +361,20 @@ fn order_show_tells_an_order_s_history_and_state() -> Result<()> {
     ensure!(lines[authorized].contains("amount=9.00 USD"));
     ensure!(lines.last() == Some(&"state: APPROVED"), "{}", show.stdout);
 
-    let json = ftgo(&["order", "show", &order_id, "--json"])?;
+    let json = ftgo(&["order", "show", &order_id, "--output", "json"])?;
     ensure!(json.code == 0, "{}", json.stderr);
-    let values: Vec<serde_json::Value> = json
-        .stdout
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()
-        .with_context(|| json.stdout.clone())?;
+    let document: serde_json::Value =
+        serde_json::from_str(&json.stdout).with_context(|| json.stdout.clone())?;
+    let history = document["history"].as_array().context("a history")?;
     ensure!(
-        values
+        history
             .iter()
             .any(|v| v["type"] == "ftgo.accounting.events.CardAuthorized"
                 && v["value"]["amount"]["amountMinor"] == 900),
         "{}",
         json.stdout
     );
-    ensure!(values.last().is_some_and(|v| v["state"] == "APPROVED"));
+    ensure!(document["state"] == "APPROVED" && document["orderId"] == order_id.as_str());
 
     let unknown_id = new_id();
     let unknown = ftgo(&["order", "show", &unknown_id])?;

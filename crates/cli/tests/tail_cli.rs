@@ -3,7 +3,7 @@
 
 mod common;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use apache_avro::types::Value;
 use common::ftgo;
 use contracts::Codec;
@@ -94,6 +94,40 @@ async fn tail_shows_keys_positions_types_and_decoded_values_with_filters() -> Re
         one_key.stdout
     );
     ensure!(one_key.stdout.contains("  ce_id: "), "{}", one_key.stdout);
+
+    // NDJSON: one object a record, its value decoded, an undecodable one with its error.
+    let json = ftgo(&[
+        "tail",
+        topic.name(),
+        "--from-beginning",
+        "--idle-timeout",
+        "3s",
+        "--output",
+        "json",
+    ])?;
+    ensure!(json.code == 0, "{}", json.stderr);
+    let records: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .with_context(|| json.stdout.clone())?;
+    ensure!(records.len() == 4, "{}", json.stdout);
+    ensure!(
+        records.iter().any(|r| r["key"] == "order-2"
+            && r["type"] == record_type.as_str()
+            && r["value"]["boxes"] == 2
+            && r["topic"] == topic.name()),
+        "{}",
+        json.stdout
+    );
+    ensure!(
+        records
+            .iter()
+            .any(|r| r["key"] == "order-3" && r["error"].as_str().is_some()),
+        "{}",
+        json.stdout
+    );
 
     let unknown = ftgo(&["tail", "no.such.topic.anywhere", "--max", "1"])?;
     ensure!(

@@ -41,6 +41,26 @@ async fn topics_shows_partitions_records_and_each_group_s_lag() -> Result<()> {
         ),
     )?;
     let file = manifest.to_string_lossy().into_owned();
+    let json = ftgo(&[
+        "topics", "--file", &file, "--group", &group, "--output", "json",
+    ])?;
+    ensure!(json.code == 0, "{}", json.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&json.stdout)?;
+    let rows = rows.as_array().context("an array of topics")?;
+    ensure!(
+        rows.iter().any(|r| r["topic"] == topic.name()
+            && r["partitions"] == 2
+            && r["records"] == 5
+            && r["lag"][&group] == 4),
+        "{}",
+        json.stdout
+    );
+    ensure!(
+        rows.iter()
+            .any(|r| r["topic"] == missing.as_str() && r["missing"] == true),
+        "{}",
+        json.stdout
+    );
     let run = ftgo(&["topics", "--file", &file, "--group", &group])?;
     std::fs::remove_file(&manifest)?;
     ensure!(run.code == 0, "{}", run.stderr);
@@ -157,6 +177,29 @@ async fn apply_creates_grows_and_updates_idempotently_and_never_shrinks() -> Res
         shrink.stderr
     );
     ensure!(admin.partitions(existing.name())?.len() == 4);
+    Ok(())
+}
+
+#[test]
+fn completions_are_scripts_of_every_command() -> Result<()> {
+    let bash = ftgo(&["completions", "bash"])?;
+    ensure!(bash.code == 0, "{}", bash.stderr);
+    for command in ["topics", "groups", "completions", "order", "dlq"] {
+        ensure!(
+            bash.stdout.contains(command),
+            "no {command} in the bash script"
+        );
+    }
+    let checked = std::process::Command::new("bash")
+        .args(["-n", "-c", &bash.stdout])
+        .status()?;
+    ensure!(checked.success(), "bash does not parse the script");
+    let refused = ftgo(&["completions", "tcsh"])?;
+    ensure!(
+        refused.code == 2 && refused.stderr.contains("possible values"),
+        "{}",
+        refused.stderr
+    );
     Ok(())
 }
 

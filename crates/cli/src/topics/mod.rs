@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use kafka::{GroupOffsets, TopicAdmin, Watermarks};
 
+use crate::output::Output;
 use crate::send::{kafka_unreachable, probe_kafka};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,6 +30,10 @@ pub struct Options {
     /// that the broker knows); repeatable.
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
+    /// `json`: an array of topics, each with its partitions, records and each group's lag
+    /// (`missing: true` for a manifest topic the broker lacks).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 /// The topics to show: the manifest's, or the broker's `ftgo.*` ones.
@@ -138,6 +143,11 @@ pub fn topics(bootstrap: &str, options: &Options) -> Result<ExitCode> {
             lags,
         });
     }
+    if options.output == Output::Json {
+        let topics: Vec<serde_json::Value> = rows.iter().map(Row::json).collect();
+        out!("{}", serde_json::Value::Array(topics));
+        return Ok(ExitCode::SUCCESS);
+    }
     print_table(&rows)?;
     out!("");
     out!("{source}; lag = records a group has not handled yet");
@@ -164,6 +174,27 @@ pub fn topics(bootstrap: &str, options: &Options) -> Result<ExitCode> {
         out!("  {line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+impl Row {
+    fn json(&self) -> serde_json::Value {
+        match &self.size {
+            Ok((partitions, records)) => {
+                let lag: serde_json::Map<String, serde_json::Value> = self
+                    .lags
+                    .iter()
+                    .map(|(group, lag)| (group.clone(), (*lag).into()))
+                    .collect();
+                serde_json::json!({
+                    "topic": self.topic,
+                    "partitions": partitions,
+                    "records": records,
+                    "lag": lag,
+                })
+            }
+            Err(_) => serde_json::json!({ "topic": self.topic, "missing": true }),
+        }
+    }
 }
 
 fn print_table(rows: &[Row]) -> Result<()> {
