@@ -11,21 +11,22 @@
 //! records all share one partition only as long as every producer partitions keys alike, and a
 //! client in another language (librdkafka's default `consistent_random`) does not.
 
+mod show;
+
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use apache_avro::Uuid;
-use apache_avro::types::Value;
 use contracts::Codec;
 use contracts::order::commands::{CancelOrder, CreateOrder, create_order};
-use kafka::{TopicTail, read_topic};
-use messaging::{Received, header};
+use kafka::TopicTail;
+use messaging::header;
 
-use crate::avro_json::{millis, rfc3339_millis, summary};
-use crate::output::{self, Output};
-use crate::send::{Sender, kafka_unreachable, probe_kafka};
+use crate::avro_json::{millis, summary};
+use crate::send::{Sender, kafka_unreachable};
 use crate::wait::{self, Poll, Waited};
+pub use show::show;
 
 const ORDER_EVENTS: &str = <contracts::order::events::Event as contracts::Channel>::TOPIC;
 
@@ -313,171 +314,6 @@ fn short(full_name: &str) -> &str {
     full_name.rsplit('.').next().unwrap_or(full_name)
 }
 
-/// One record of an order's history.
-#[derive(Debug)]
-struct Entry {
-    received: Received,
-    /// Which of [`order_topics`]: breaks ties between records of the same millisecond.
-    topic_rank: usize,
-    full_name: String,
-    value: Result<Value, String>,
-}
-
-/// What the order events say the order's state is, from events in time order.
-fn order_state<'a>(
-    events: impl IntoIterator<Item = (&'a str, Option<&'a Value>)>,
-) -> Option<String> {
-    let mut state = None;
-    for (full_name, value) in events {
-        use contracts::Contract as _;
-        use contracts::order::events as e;
-        state = match full_name {
-            e::OrderCreated::FULL_NAME => Some("APPROVAL_PENDING".to_owned()),
-            e::OrderApproved::FULL_NAME => Some("APPROVED".to_owned()),
-            e::OrderRejected::FULL_NAME => {
-                let reason = value.and_then(|v| field(v, "reason")).map(|r| match r {
-                    Value::Enum(_, symbol) => symbol.clone(),
-                    other => format!("{other:?}"),
-                });
-                Some(format!("REJECTED({})", reason.unwrap_or_default()))
-            }
-            e::OrderCancelled::FULL_NAME => Some("CANCELLED".to_owned()),
-            _ => state,
-        };
-    }
-    state
-}
-
-fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
-    match value {
-        Value::Record(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
-        _ => None,
-    }
-}
-
-pub async fn show(
-    bootstrap: &str,
-    registry: &str,
-    order_id: Uuid,
-    output: Output,
-) -> Result<ExitCode> {
-    probe_kafka(bootstrap)?;
-    let key = order_id.to_string();
-    let topics = order_topics();
-    let entries = history(bootstrap, registry, &topics, &key).await?;
-    if entries.is_empty() {
-        out!(
-            "no record mentions order {key} on {} (is the id right? records older than the topics' retention are gone)",
-            topics.join(", ")
-        );
-        return Ok(ExitCode::from(1));
-    }
-    let state = order_state(
-        entries
-            .iter()
-            .filter(|e| e.received.origin.topic == ORDER_EVENTS)
-            .map(|e| (e.full_name.as_str(), e.value.as_ref().ok())),
-    );
-    let state = state.unwrap_or_else(|| {
-        "NO ORDER EVENT YET (the order service has not taken the order in: is it running? \
-         deploy/local/status; its group's lag: ftgo topics)"
-            .to_owned()
-    });
-    match output {
-        Output::Json => {
-            let history: Vec<serde_json::Value> = entries
-                .iter()
-                .map(|e| output::record(&e.received, e.value.clone(), false))
-                .collect();
-            out!(
-                "{}",
-                serde_json::json!({ "orderId": key, "state": state, "history": history })
-            );
-        }
-        Output::Text => {
-            for entry in &entries {
-                let origin = &entry.received.origin;
-                let time = origin
-                    .timestamp_ms
-                    .map(rfc3339_millis)
-                    .unwrap_or_else(|| "-".to_owned());
-                let text = match &entry.value {
-                    Ok(value) => summary(value, &["orderId"]),
-                    Err(error) => format!("(not decodable: {error})"),
-                };
-                out!(
-                    "{time}  {:<24} {:<32} {text}",
-                    origin.topic,
-                    short(&entry.full_name)
-                );
-            }
-            out!("state: {state}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Every record keyed `key` on `topics`, decoded, in time order (ties in `topics`' order).
-async fn history(
-    bootstrap: &str,
-    registry: &str,
-    topics: &[&'static str],
-    key: &str,
-) -> Result<Vec<Entry>> {
-    let read: Vec<(usize, Result<Vec<Received>, kafka::KafkaError>)> = std::thread::scope(|s| {
-        let readers: Vec<_> = topics
-            .iter()
-            .enumerate()
-            .map(|(rank, topic)| {
-                s.spawn(move || (rank, read_topic(bootstrap, topic, Duration::from_secs(60))))
-            })
-            .collect();
-        readers
-            .into_iter()
-            .map(|r| r.join().unwrap_or_else(|_| (usize::MAX, Ok(Vec::new()))))
-            .collect()
-    });
-    let codec = Codec::for_catalog(registry)?;
-    let mut entries = Vec::new();
-    for (rank, records) in read {
-        let topic = topics.get(rank).copied().unwrap_or("?");
-        let records = records.with_context(|| {
-            format!("reading {topic} (deploy/local/up creates the topics of deploy/topics.toml)")
-        })?;
-        for received in records
-            .into_iter()
-            .filter(|r| r.message.key.as_deref() == Some(key))
-        {
-            let header_type = received
-                .message
-                .headers
-                .get(header::TYPE)
-                .unwrap_or("(no ce_type)")
-                .to_owned();
-            let (full_name, value) =
-                match codec.decode_value(topic, &received.message.payload).await {
-                    Ok(decoded) => (decoded.full_name, Ok(decoded.value)),
-                    Err(error) => (header_type, Err(error.to_string())),
-                };
-            entries.push(Entry {
-                received,
-                topic_rank: rank,
-                full_name,
-                value,
-            });
-        }
-    }
-    entries.sort_by_key(|e| {
-        (
-            e.received.origin.timestamp_ms.unwrap_or(i64::MAX),
-            e.topic_rank,
-            e.received.origin.partition,
-            e.received.origin.offset,
-        )
-    });
-    Ok(entries)
-}
-
 /// An order id argument.
 pub fn parse_order_id(text: &str) -> Result<Uuid, String> {
     text.trim().parse().map_err(|_| {
@@ -509,40 +345,5 @@ mod tests {
         assert_eq!(address.street2.as_deref(), Some("Flat 3"));
         assert!(parse_address("1 Main St, Oakland").is_err());
         assert!(parse_address("1 Main St, , CA, 94612").is_err());
-    }
-
-    #[test]
-    fn the_state_is_what_the_last_order_event_says() {
-        let rejected = Value::Record(vec![(
-            "reason".into(),
-            Value::Enum(5, "CARD_AUTHORIZATION_FAILED".into()),
-        )]);
-        assert_eq!(order_state([]), None);
-        assert_eq!(
-            order_state([("ftgo.order.events.OrderCreated", None)]),
-            Some("APPROVAL_PENDING".into())
-        );
-        assert_eq!(
-            order_state([
-                ("ftgo.order.events.OrderCreated", None),
-                ("ftgo.order.events.OrderRejected", Some(&rejected)),
-            ]),
-            Some("REJECTED(CARD_AUTHORIZATION_FAILED)".into())
-        );
-        assert_eq!(
-            order_state([
-                ("ftgo.order.events.OrderCreated", None),
-                ("ftgo.order.events.OrderApproved", None),
-                ("ftgo.order.events.OrderCancellationRejected", None),
-            ]),
-            Some("APPROVED".into())
-        );
-        assert_eq!(
-            order_state([
-                ("ftgo.order.events.OrderApproved", None),
-                ("ftgo.order.events.OrderCancelled", None),
-            ]),
-            Some("CANCELLED".into())
-        );
     }
 }
