@@ -9,6 +9,29 @@ use serde_json::Value;
 
 pub fn render(catalog: &CatalogFile, files: &[SchemaFile]) -> Result<String> {
     let mut out = String::new();
+    intro(&mut out)?;
+    index(&mut out, catalog)?;
+    for channel in &catalog.channel {
+        writeln!(out, "\n## `{}`\n", channel.topic)?;
+        writeln!(
+            out,
+            "Producers: {}. Consumers: {}. Compatibility: {}.",
+            list(&channel.producers, "see each record"),
+            list(&channel.consumers, "any subscriber"),
+            compatibility(catalog, &channel.compatibility),
+        )?;
+        for record in &channel.record {
+            let file = files
+                .iter()
+                .find(|f| f.topic == channel.topic && f.name == record.name)
+                .with_context(|| format!("{} of {} has no schema", record.name, channel.topic))?;
+            record_section(&mut out, &channel.topic, record, file)?;
+        }
+    }
+    Ok(out)
+}
+
+fn intro(out: &mut String) -> Result<()> {
     writeln!(out, "# Message catalog\n")?;
     writeln!(
         out,
@@ -22,6 +45,11 @@ pub fn render(catalog: &CatalogFile, files: &[SchemaFile]) -> Result<String> {
          times `timestamp-millis` (UTC), money `amountMinor` (integer minor units) plus \
          `currency` (ISO 4217). The record key is the named id field, as a string.\n"
     )?;
+    Ok(())
+}
+
+/// The table of every topic with its records, producers, consumers and compatibility.
+fn index(out: &mut String, catalog: &CatalogFile) -> Result<()> {
     writeln!(
         out,
         "| topic | records | producers | consumers | compatibility |"
@@ -43,69 +71,68 @@ pub fn render(catalog: &CatalogFile, files: &[SchemaFile]) -> Result<String> {
             compatibility(catalog, &channel.compatibility),
         )?;
     }
-    for channel in &catalog.channel {
-        writeln!(out, "\n## `{}`\n", channel.topic)?;
-        writeln!(
-            out,
-            "Producers: {}. Consumers: {}. Compatibility: {}.",
-            list(&channel.producers, "see each record"),
-            list(&channel.consumers, "any subscriber"),
-            compatibility(catalog, &channel.compatibility),
-        )?;
-        for record in &channel.record {
-            let file = files
-                .iter()
-                .find(|f| f.topic == channel.topic && f.name == record.name)
-                .with_context(|| format!("{} of {} has no schema", record.name, channel.topic))?;
-            let json: Value = serde_json::from_str(&file.text)
-                .with_context(|| format!("{}", file.path.display()))?;
-            writeln!(
-                out,
-                "\n### <a id=\"{}\"></a>{}\n",
-                anchor(&channel.topic, &record.name),
-                record.name
-            )?;
-            writeln!(out, "{}\n", text(&json["doc"]))?;
-            writeln!(out, "- full name: `{}`", file.full_name)?;
-            writeln!(out, "- subject: `{}-{}`", file.topic, file.full_name)?;
-            writeln!(out, "- key: `{}`", record.key)?;
-            if let Some(producer) = &record.producer {
-                writeln!(out, "- produced by: {producer}")?;
-            }
-            writeln!(out, "- schema: `schemas/{}/{}.avsc`", file.topic, file.name)?;
-            let mut nested = Vec::new();
-            fields_table(&mut out, &json, &mut nested)?;
-            let mut shown = Vec::new();
-            while !nested.is_empty() {
-                let named = nested.remove(0);
-                let name = named["name"].as_str().unwrap_or_default().to_owned();
-                if shown.contains(&name) {
-                    continue;
-                }
-                shown.push(name.clone());
-                match named["type"].as_str() {
-                    Some("record") => {
-                        writeln!(out, "\n`{name}`: {}", text(&named["doc"]))?;
-                        fields_table(&mut out, &named, &mut nested)?;
-                    }
-                    Some("enum") => {
-                        let symbols: Vec<String> = named["symbols"]
-                            .as_array()
-                            .map(|s| s.iter().map(|v| format!("`{}`", text(v))).collect())
-                            .unwrap_or_default();
-                        writeln!(
-                            out,
-                            "\n`{name}` (enum): {}. Symbols: {}.",
-                            text(&named["doc"]),
-                            symbols.join(", ")
-                        )?;
-                    }
-                    _ => {}
-                }
-            }
+    Ok(())
+}
+
+/// One record: its names, key and producer, its fields, then its nested records and enums.
+fn record_section(
+    out: &mut String,
+    topic: &str,
+    record: &contracts::catalog_file::RecordEntry,
+    file: &SchemaFile,
+) -> Result<()> {
+    let json: Value =
+        serde_json::from_str(&file.text).with_context(|| format!("{}", file.path.display()))?;
+    writeln!(
+        out,
+        "\n### <a id=\"{}\"></a>{}\n",
+        anchor(topic, &record.name),
+        record.name
+    )?;
+    writeln!(out, "{}\n", text(&json["doc"]))?;
+    writeln!(out, "- full name: `{}`", file.full_name)?;
+    writeln!(out, "- subject: `{}-{}`", file.topic, file.full_name)?;
+    writeln!(out, "- key: `{}`", record.key)?;
+    if let Some(producer) = &record.producer {
+        writeln!(out, "- produced by: {producer}")?;
+    }
+    writeln!(out, "- schema: `schemas/{}/{}.avsc`", file.topic, file.name)?;
+    let mut nested = Vec::new();
+    fields_table(out, &json, &mut nested)?;
+    let mut shown = Vec::new();
+    while !nested.is_empty() {
+        let named = nested.remove(0);
+        let name = named["name"].as_str().unwrap_or_default().to_owned();
+        if !shown.contains(&name) {
+            shown.push(name.clone());
+            named_type(out, &name, &named, &mut nested)?;
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A nested record (its fields table) or enum (its symbols).
+fn named_type(out: &mut String, name: &str, named: &Value, nested: &mut Vec<Value>) -> Result<()> {
+    match named["type"].as_str() {
+        Some("record") => {
+            writeln!(out, "\n`{name}`: {}", text(&named["doc"]))?;
+            fields_table(out, named, nested)?;
+        }
+        Some("enum") => {
+            let symbols: Vec<String> = named["symbols"]
+                .as_array()
+                .map(|s| s.iter().map(|v| format!("`{}`", text(v))).collect())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "\n`{name}` (enum): {}. Symbols: {}.",
+                text(&named["doc"]),
+                symbols.join(", ")
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn fields_table(out: &mut String, record: &Value, nested: &mut Vec<Value>) -> Result<()> {

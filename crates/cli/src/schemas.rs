@@ -133,25 +133,7 @@ pub async fn check(dir: &Path, registry: &Registry) -> Result<ExitCode> {
             "INCOMPATIBLE  {subject} ({level}), {}:",
             file.path.display()
         );
-        let new_schema = Schema::parse_str(&file.text)?;
-        let directions = Direction::of_level(&level);
-        let against: Vec<_> = if level.ends_with("_TRANSITIVE") {
-            versions.iter().collect()
-        } else {
-            versions.iter().rev().take(1).collect()
-        };
-        let mut explained = false;
-        for old in against {
-            let old_schema = Schema::parse_str(&old.schema)
-                .with_context(|| format!("version {} of {subject} does not parse", old.version))?;
-            for problem in explain(&old_schema, &new_schema, &directions) {
-                explained = true;
-                out!("    against version {}: {problem}", old.version);
-            }
-        }
-        if !explained {
-            out!("    the registry refuses it; no field-level explanation was found");
-        }
+        explain_refusal(&subject, &level, &file.text, &versions)?;
     }
     out!(
         "\n{} subjects: {unchanged} unchanged, {new} new, {compatible} compatible changes, {incompatible} incompatible",
@@ -162,6 +144,36 @@ pub async fn check(dir: &Path, registry: &Registry) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Says, field by field, why the registry refuses `text` under `subject` at `level`: against
+/// the latest version, or every version for a transitive level.
+fn explain_refusal(
+    subject: &str,
+    level: &str,
+    text: &str,
+    versions: &[crate::registry::Registered],
+) -> Result<()> {
+    let new_schema = Schema::parse_str(text)?;
+    let directions = Direction::of_level(level);
+    let against: Vec<_> = if level.ends_with("_TRANSITIVE") {
+        versions.iter().collect()
+    } else {
+        versions.iter().rev().take(1).collect()
+    };
+    let mut explained = false;
+    for old in against {
+        let old_schema = Schema::parse_str(&old.schema)
+            .with_context(|| format!("version {} of {subject} does not parse", old.version))?;
+        for problem in explain(&old_schema, &new_schema, &directions) {
+            explained = true;
+            out!("    against version {}: {problem}", old.version);
+        }
+    }
+    if !explained {
+        out!("    the registry refuses it; no field-level explanation was found");
+    }
+    Ok(())
 }
 
 pub fn docs(dir: &Path, out: &Path, check: bool) -> Result<ExitCode> {

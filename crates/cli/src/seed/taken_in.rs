@@ -216,9 +216,17 @@ pub async fn await_taken_in(
         Ok(Poll::Pending(awaited.join("; ")))
     })
     .await?;
-    if let Waited::Ready(()) = waited {
-        return Ok(());
+    match waited {
+        Waited::Ready(()) => Ok(()),
+        Waited::TimedOut => Err(not_taken_in_yet(&pending, &left)),
     }
+}
+
+/// What to check for the groups that have not taken the data in.
+fn not_taken_in_yet(
+    pending: &[(&GroupWait, GroupOffsets)],
+    left: &HashMap<String, Vec<String>>,
+) -> String {
     let lines: Vec<String> = pending
         .iter()
         .map(|(wait, _)| {
@@ -234,11 +242,11 @@ pub async fn await_taken_in(
             )
         })
         .collect();
-    Err(format!(
+    format!(
         "timed out waiting for the services to take the demo data in:\n{}\n\
          (`ftgo seed --no-wait` publishes without waiting)",
         lines.join("\n")
-    ))
+    )
 }
 
 #[cfg(test)]

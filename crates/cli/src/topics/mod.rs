@@ -107,42 +107,10 @@ pub fn topics(bootstrap: &str, options: &Options) -> Result<ExitCode> {
         .map(|g| GroupOffsets::new(bootstrap, g, TIMEOUT))
         .collect::<Result<_, _>>()
         .with_context(|| kafka_unreachable(bootstrap))?;
-    let mut rows = Vec::new();
-    let mut groups_seen = std::collections::BTreeSet::new();
-    for topic in names {
-        let watermarks = match admin.watermarks(&topic) {
-            Ok(w) => w,
-            Err(kafka::KafkaError::UnknownTopic(_)) => {
-                rows.push(Row {
-                    topic,
-                    size: Err("missing on the broker (deploy/local/up creates it)".into()),
-                    lags: Vec::new(),
-                });
-                continue;
-            }
-            Err(error) => {
-                return Err(error).with_context(|| format!("reading {topic}'s watermarks"));
-            }
-        };
-        let mut lags = Vec::new();
-        for offsets in &group_offsets {
-            let committed = offsets
-                .committed(&topic)
-                .with_context(|| format!("reading {}'s offsets on {topic}", offsets.group()))?;
-            if let Some(lag) = lag(&watermarks, &committed) {
-                groups_seen.insert(offsets.group().to_owned());
-                lags.push((offsets.group().to_owned(), lag));
-            }
-        }
-        rows.push(Row {
-            topic,
-            size: Ok((
-                watermarks.len(),
-                watermarks.iter().map(Watermarks::records).sum(),
-            )),
-            lags,
-        });
-    }
+    let rows: Vec<Row> = names
+        .into_iter()
+        .map(|topic| row(&admin, &group_offsets, topic))
+        .collect::<Result<_>>()?;
     if options.output == Output::Json {
         let topics: Vec<serde_json::Value> = rows.iter().map(Row::json).collect();
         out!("{}", serde_json::Value::Array(topics));
@@ -153,27 +121,68 @@ pub fn topics(bootstrap: &str, options: &Options) -> Result<ExitCode> {
     out!("{source}; lag = records a group has not handled yet");
     let idle: Vec<&str> = groups
         .iter()
-        .filter(|g| !groups_seen.contains(*g))
+        .filter(|g| {
+            !rows
+                .iter()
+                .any(|r| r.lags.iter().any(|(seen, _)| seen == *g))
+        })
         .map(String::as_str)
         .collect();
-    if !idle.is_empty() {
-        out!(
-            "groups with no committed offsets on these topics (never ran, or their offsets expired):"
-        );
-        let mut line = String::new();
-        for group in idle {
-            if !line.is_empty() && line.len() + group.len() + 2 > 118 {
-                out!("  {line}");
-                line.clear();
-            }
-            if !line.is_empty() {
-                line.push_str(", ");
-            }
-            line.push_str(group);
-        }
-        out!("  {line}");
-    }
+    print_idle(&idle)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One topic's partitions, records, and the lag of each group that committed on it.
+fn row(admin: &TopicAdmin, groups: &[GroupOffsets], topic: String) -> Result<Row> {
+    let watermarks = match admin.watermarks(&topic) {
+        Ok(w) => w,
+        Err(kafka::KafkaError::UnknownTopic(_)) => {
+            return Ok(Row {
+                topic,
+                size: Err("missing on the broker (deploy/local/up creates it)".into()),
+                lags: Vec::new(),
+            });
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {topic}'s watermarks")),
+    };
+    let mut lags = Vec::new();
+    for offsets in groups {
+        let committed = offsets
+            .committed(&topic)
+            .with_context(|| format!("reading {}'s offsets on {topic}", offsets.group()))?;
+        if let Some(lag) = lag(&watermarks, &committed) {
+            lags.push((offsets.group().to_owned(), lag));
+        }
+    }
+    Ok(Row {
+        topic,
+        size: Ok((
+            watermarks.len(),
+            watermarks.iter().map(Watermarks::records).sum(),
+        )),
+        lags,
+    })
+}
+
+/// The groups with no committed offsets on any topic shown, wrapped.
+fn print_idle(idle: &[&str]) -> Result<()> {
+    if idle.is_empty() {
+        return Ok(());
+    }
+    out!("groups with no committed offsets on these topics (never ran, or their offsets expired):");
+    let mut line = String::new();
+    for group in idle {
+        if !line.is_empty() && line.len() + group.len() + 2 > 118 {
+            out!("  {line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push_str(", ");
+        }
+        line.push_str(group);
+    }
+    out!("  {line}");
+    Ok(())
 }
 
 impl Row {
