@@ -129,23 +129,45 @@ async fn bring_in_line(
             spec.partitions
         )));
     } else if actual < spec.partitions {
-        let grow = NewPartitions::new(&spec.name, spec.partitions as usize);
-        let results = admin
-            .create_partitions([&grow], options)
-            .await
-            .map_err(crate::reader::client("adding partitions"))?;
-        if let Some(Err((_, code))) = results.into_iter().next() {
-            return Err(KafkaError::Settings(format!(
-                "growing {}: {code}",
-                spec.name
-            )));
-        }
+        grow(admin, options, spec).await?;
         changes.push(TopicChange::Grown {
             from: actual,
             to: spec.partitions,
         });
     }
+    let differing = differing_configs(admin, options, spec).await?;
+    if !differing.is_empty() {
+        set_configs(admin, options, spec).await?;
+        changes.push(TopicChange::Updated(differing));
+    }
+    Ok(changes)
+}
 
+async fn grow(
+    admin: &AdminClient<DefaultClientContext>,
+    options: &AdminOptions,
+    spec: &TopicSpec,
+) -> Result<(), KafkaError> {
+    let grow = NewPartitions::new(&spec.name, spec.partitions as usize);
+    let results = admin
+        .create_partitions([&grow], options)
+        .await
+        .map_err(crate::reader::client("adding partitions"))?;
+    match results.into_iter().next() {
+        Some(Err((_, code))) => Err(KafkaError::Settings(format!(
+            "growing {}: {code}",
+            spec.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The declared configs whose value on the broker differs: (key, broker's value, declared).
+async fn differing_configs(
+    admin: &AdminClient<DefaultClientContext>,
+    options: &AdminOptions,
+    spec: &TopicSpec,
+) -> Result<Vec<(String, Option<String>, String)>, KafkaError> {
     let described = admin
         .describe_configs([&ResourceSpecifier::Topic(&spec.name)], options)
         .await
@@ -164,32 +186,35 @@ async fn bring_in_line(
         }
         None => BTreeMap::new(),
     };
-    let differing: Vec<(String, Option<String>, String)> = spec
+    Ok(spec
         .configs
         .iter()
         .filter(|(key, value)| current.get(*key) != Some(*value))
         .map(|(key, value)| (key.clone(), current.get(key).cloned(), value.clone()))
-        .collect();
-    if !differing.is_empty() {
-        // AlterConfigs (librdkafka has no incremental variant) sets a topic's whole set of
-        // overrides: all declared configs go, so the topic ends up with exactly those.
-        let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&spec.name));
-        for (key, value) in &spec.configs {
-            alter = alter.set(key, value);
-        }
-        let results = admin
-            .alter_configs([&alter], options)
-            .await
-            .map_err(crate::reader::client("altering topic configs"))?;
-        if let Some(Err((_, code))) = results.into_iter().next() {
-            return Err(KafkaError::Settings(format!(
-                "updating {}: {code}",
-                spec.name
-            )));
-        }
+        .collect())
+}
+
+/// Sets the declared configs. AlterConfigs (librdkafka has no incremental variant) sets a
+/// topic's whole set of overrides: all declared configs go, so the topic ends up with exactly
+/// those.
+async fn set_configs(
+    admin: &AdminClient<DefaultClientContext>,
+    options: &AdminOptions,
+    spec: &TopicSpec,
+) -> Result<(), KafkaError> {
+    let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&spec.name));
+    for (key, value) in &spec.configs {
+        alter = alter.set(key, value);
     }
-    if !differing.is_empty() {
-        changes.push(TopicChange::Updated(differing));
+    let results = admin
+        .alter_configs([&alter], options)
+        .await
+        .map_err(crate::reader::client("altering topic configs"))?;
+    match results.into_iter().next() {
+        Some(Err((_, code))) => Err(KafkaError::Settings(format!(
+            "updating {}: {code}",
+            spec.name
+        ))),
+        _ => Ok(()),
     }
-    Ok(changes)
 }

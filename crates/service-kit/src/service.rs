@@ -221,68 +221,10 @@ impl Service {
             stop.clone().cancelled_owned(),
         );
 
-        let relaying = tokio::spawn({
-            let (pool, stop) = (pool.clone(), stop.clone());
-            let metrics = metrics.clone();
-            let lock = format!("relay:{name}");
-            let bootstrap = settings.kafka.bootstrap_servers.clone();
-            let client_id = format!("{}-relay-{}", instance.group, std::process::id());
-            // One transactional id per service (per group: tests run a service in a group of
-            // their own): a new leader's producer fences the one before it.
-            let transactional_id = format!("ftgo-relay-{}", instance.group);
-            let inbox = settings.inbox.clone();
-            async move {
-                outbox::while_leader(pool.clone(), &lock, stop, |leading| {
-                    let producer =
-                        KafkaPublisher::transactional(&bootstrap, &client_id, &transactional_id);
-                    // The leader alone counts the backlog and keeps house; the other
-                    // instances report 0, so the service's backlog is the sum over its
-                    // instances.
-                    let watching = watch_backlog(pool.clone(), metrics.clone(), leading.clone());
-                    let expiring = expire_inbox(
-                        pool.clone(),
-                        inbox.clone(),
-                        metrics.clone(),
-                        leading.clone(),
-                    );
-                    let backlog = async move {
-                        tokio::join!(watching, expiring);
-                    };
-                    let pool = pool.clone();
-                    async move {
-                        let producer = match producer {
-                            Ok(producer) => producer,
-                            Err(error) => {
-                                tracing::error!(%error, "cannot create the relay's producer");
-                                return 0;
-                            }
-                        };
-                        let relay = PollingRelay::new(pool, producer, RelaySettings::default());
-                        let (published, ()) =
-                            tokio::join!(relay.run(leading.cancelled_owned()), backlog);
-                        published
-                    }
-                })
-                .await
-            }
-        });
-
-        let handler = Traced::new(DeadLetter::new(
-            crate::Measured::new(
-                Retry::new(
-                    Decode::new(
-                        ChannelDecoder::<I>::new(codec),
-                        Idempotent::new(pool.clone(), &instance.group, handler)
-                            .grouped(instance.group_commit),
-                    ),
-                    RetryPolicy::default(),
-                )
-                .with_outages(outage_reporter(&health, &metrics)),
-                metrics.clone(),
-            ),
-            publisher,
-            DeadLetterSettings::new(&instance.group, &instance.dead_letter_topic),
-        ));
+        let relaying = spawn_relay(&name, &settings, &instance, &pool, &metrics, &stop);
+        let handler = stack::<I, H>(
+            handler, &instance, &pool, codec, publisher, &health, &metrics,
+        );
         let topics = I::topics();
         let mut consumer_settings =
             ConsumerSettings::new(&settings.kafka.bootstrap_servers, &instance.group, &topics);
@@ -314,6 +256,90 @@ impl Service {
         tracing::info!(handled = summary.handled, published, "stopped");
         Ok(())
     }
+}
+
+/// Relays the outbox while this instance leads its service (a Postgres advisory lock), with a
+/// transactional producer per leadership term; the leader also counts the backlog and expires
+/// the inbox. Ends at `stop` with how many messages it published.
+fn spawn_relay(
+    name: &str,
+    settings: &Settings,
+    instance: &Instance,
+    pool: &PgPool,
+    metrics: &Metrics,
+    stop: &CancellationToken,
+) -> JoinHandle<u64> {
+    let (pool, stop) = (pool.clone(), stop.clone());
+    let metrics = metrics.clone();
+    let lock = format!("relay:{name}");
+    let bootstrap = settings.kafka.bootstrap_servers.clone();
+    let client_id = format!("{}-relay-{}", instance.group, std::process::id());
+    // One transactional id per service (per group: tests run a service in a group of their
+    // own): a new leader's producer fences the one before it.
+    let transactional_id = format!("ftgo-relay-{}", instance.group);
+    let inbox = settings.inbox.clone();
+    tokio::spawn(async move {
+        outbox::while_leader(pool.clone(), &lock, stop, |leading| {
+            let producer = KafkaPublisher::transactional(&bootstrap, &client_id, &transactional_id);
+            // The leader alone counts the backlog and keeps house; the other instances report
+            // 0, so the service's backlog is the sum over its instances.
+            let watching = watch_backlog(pool.clone(), metrics.clone(), leading.clone());
+            let expiring = expire_inbox(
+                pool.clone(),
+                inbox.clone(),
+                metrics.clone(),
+                leading.clone(),
+            );
+            let pool = pool.clone();
+            async move {
+                let producer = match producer {
+                    Ok(producer) => producer,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot create the relay's producer");
+                        return 0;
+                    }
+                };
+                let relay = PollingRelay::new(pool, producer, RelaySettings::default());
+                let (published, (), ()) =
+                    tokio::join!(relay.run(leading.cancelled_owned()), watching, expiring);
+                published
+            }
+        })
+        .await
+    })
+}
+
+/// `handler` in the full layer stack: `Traced(DeadLetter(Measured(Retry(Decode(Idempotent(
+/// handler))))))`.
+fn stack<I, H>(
+    handler: H,
+    instance: &Instance,
+    pool: &PgPool,
+    codec: Arc<Codec>,
+    publisher: KafkaPublisher,
+    health: &Health,
+    metrics: &Metrics,
+) -> impl messaging::Handler + 'static
+where
+    I: Inbound + 'static,
+    H: TransactionalHandler<I> + 'static,
+{
+    Traced::new(DeadLetter::new(
+        crate::Measured::new(
+            Retry::new(
+                Decode::new(
+                    ChannelDecoder::<I>::new(codec),
+                    Idempotent::new(pool.clone(), &instance.group, handler)
+                        .grouped(instance.group_commit),
+                ),
+                RetryPolicy::default(),
+            )
+            .with_outages(outage_reporter(health, metrics)),
+            metrics.clone(),
+        ),
+        publisher,
+        DeadLetterSettings::new(&instance.group, &instance.dead_letter_topic),
+    ))
 }
 
 /// Deletes inbox entries older than the retention, every `expire_every` until `stop`, and keeps
