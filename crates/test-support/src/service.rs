@@ -268,3 +268,27 @@ impl ServiceUnderTest {
         self.service.handled(message).await
     }
 }
+
+/// A newtype over [`ServiceUnderTest`] for one service's tests, with `start()` and `Deref`, so
+/// the tests add their own helpers to it: `service_under_test!(Harness, kitchen_service::DEFINITION);`.
+#[macro_export]
+macro_rules! service_under_test {
+    ($(#[$meta:meta])* $name:ident, $definition:expr) => {
+        $(#[$meta])*
+        struct $name($crate::ServiceUnderTest);
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::ServiceUnderTest;
+
+            fn deref(&self) -> &$crate::ServiceUnderTest {
+                &self.0
+            }
+        }
+
+        impl $name {
+            async fn start() -> ::anyhow::Result<Self> {
+                Ok(Self($crate::ServiceUnderTest::start(&$definition).await?))
+            }
+        }
+    };
+}

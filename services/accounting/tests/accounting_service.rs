@@ -20,31 +20,20 @@ use contracts::consumer::events::{ConsumerCreated, consumer_created};
 use contracts::order::replies::Reply;
 use contracts::order::replies::authorize_card_failed::AuthorizeCardFailure;
 use messaging::{Message, Received, header};
-use test_support::{Platform, ServiceUnderTest, records_of, settle};
+use test_support::{Platform, records_of, settle};
 use uuid::Uuid;
 
 const EVENTS: &str = "ftgo.accounting.events";
 const REPLIES: &str = "ftgo.order.replies";
 const DEAD_LETTERS: &str = "ftgo.accounting-service.dlt";
 
-/// The service on a database and group of its own, and a way to talk to it.
-struct Harness(ServiceUnderTest);
-
-impl std::ops::Deref for Harness {
-    type Target = ServiceUnderTest;
-
-    fn deref(&self) -> &ServiceUnderTest {
-        &self.0
-    }
-}
+test_support::service_under_test!(
+    /// The service on a database and group of its own, and a way to talk to it.
+    Harness,
+    accounting_service::DEFINITION
+);
 
 impl Harness {
-    async fn start() -> Result<Self> {
-        Ok(Self(
-            ServiceUnderTest::start(&accounting_service::DEFINITION).await?,
-        ))
-    }
-
     /// `record` as the order service's saga `saga` would send it: replies to
     /// `ftgo.order.replies`, in the saga's conversation.
     async fn saga_command<T: Contract>(&self, record: &T, saga: &str) -> Result<Message> {

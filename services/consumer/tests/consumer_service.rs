@@ -17,31 +17,20 @@ use contracts::order::replies::Reply;
 use contracts::order::replies::validate_order_by_consumer_failed::ConsumerValidationFailure;
 use contracts::{Channel, Contract};
 use messaging::{Message, Received, header};
-use test_support::{ServiceUnderTest, records_of};
+use test_support::records_of;
 use uuid::Uuid;
 
 const EVENTS: &str = "ftgo.consumer.events";
 const REPLIES: &str = "ftgo.order.replies";
 const DEAD_LETTERS: &str = "ftgo.consumer-service.dlt";
 
-/// The service on a database and group of its own, and a way to talk to it.
-struct Harness(ServiceUnderTest);
-
-impl std::ops::Deref for Harness {
-    type Target = ServiceUnderTest;
-
-    fn deref(&self) -> &ServiceUnderTest {
-        &self.0
-    }
-}
+test_support::service_under_test!(
+    /// The service on a database and group of its own, and a way to talk to it.
+    Harness,
+    consumer_service::DEFINITION
+);
 
 impl Harness {
-    async fn start() -> Result<Self> {
-        Ok(Self(
-            ServiceUnderTest::start(&consumer_service::DEFINITION).await?,
-        ))
-    }
-
     /// `record` as the order service's saga `saga` would send it: replies to
     /// `ftgo.order.replies`, in the saga's conversation.
     async fn saga_command<T: Contract>(&self, record: &T, saga: &str) -> Result<Message> {

@@ -16,7 +16,7 @@ use contracts::ticket::events::{
 };
 use contracts::{Channel, Contract};
 use messaging::{Message, Received};
-use test_support::{ServiceUnderTest, TestDatabase, eventually, now_ms, settle};
+use test_support::{TestDatabase, eventually, now_ms, settle};
 use uuid::Uuid;
 
 const DELIVERY_EVENTS: &str = "ftgo.delivery.events";
@@ -31,24 +31,13 @@ const COURIERS: [&str; 5] = [
     "c0000000-0000-4000-8000-000000000005",
 ];
 
-/// A delivery service of the test's own, and what the test talks to it with.
-struct Delivery(ServiceUnderTest);
-
-impl std::ops::Deref for Delivery {
-    type Target = ServiceUnderTest;
-
-    fn deref(&self) -> &ServiceUnderTest {
-        &self.0
-    }
-}
+test_support::service_under_test!(
+    /// A delivery service of the test's own, and what the test talks to it with.
+    Delivery,
+    delivery_service::DEFINITION
+);
 
 impl Delivery {
-    async fn start() -> Result<Self> {
-        Ok(Self(
-            ServiceUnderTest::start(&delivery_service::DEFINITION).await?,
-        ))
-    }
-
     async fn publish<T: Contract>(&self, record: &T) -> Result<Message> {
         self.client.send(record).await
     }

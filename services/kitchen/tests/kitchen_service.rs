@@ -24,31 +24,20 @@ use contracts::restaurant::events::{
 use contracts::ticket::events::Event as TicketEvent;
 use contracts::{Channel, Contract};
 use messaging::{Message, Received, header};
-use test_support::{ServiceUnderTest, eventually, now_ms, settle};
+use test_support::{eventually, now_ms, settle};
 use uuid::Uuid;
 
 const REPLIES: &str = "ftgo.order.replies";
 const TICKET_EVENTS: &str = "ftgo.ticket.events";
 const DEAD_LETTERS: &str = "ftgo.kitchen-service.dlt";
 
-/// A kitchen service of the test's own, and what the test talks to it with.
-struct Kitchen(ServiceUnderTest);
-
-impl std::ops::Deref for Kitchen {
-    type Target = ServiceUnderTest;
-
-    fn deref(&self) -> &ServiceUnderTest {
-        &self.0
-    }
-}
+test_support::service_under_test!(
+    /// A kitchen service of the test's own, and what the test talks to it with.
+    Kitchen,
+    kitchen_service::DEFINITION
+);
 
 impl Kitchen {
-    async fn start() -> Result<Self> {
-        Ok(Self(
-            ServiceUnderTest::start(&kitchen_service::DEFINITION).await?,
-        ))
-    }
-
     /// Publishes a saga command whose reply goes to `ftgo.order.replies`.
     async fn command<T: Contract>(&self, record: &T) -> Result<Message> {
         let message = messaging::command(self.message(record).await?, REPLIES);
