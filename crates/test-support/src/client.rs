@@ -2,7 +2,6 @@
 //! headers as every producer of the project sets them, published with the project's producer;
 //! and reading back, by key, what the services sent.
 
-pub use contracts::now_ms;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +14,8 @@ use messaging::{Message, Publisher, Received, header};
 
 use crate::Platform;
 use crate::platform::TESTS_STARTED;
+
+pub use contracts::now_ms;
 
 /// How long the waiting helpers wait.
 pub const PATIENCE: Duration = Duration::from_secs(60);

@@ -1,13 +1,12 @@
 //! What accounting consumes, each message handled in the transaction `Idempotent` opened: the
 //! state change, the event and the reply commit together or not at all.
 
-use contracts::now_ms;
-
 use contracts::accounting::commands::{AuthorizeCard, Command, ReverseAuthorization};
 use contracts::accounting::events::{
     AccountOpened, AuthorizationReversed, CardAuthorizationFailed, CardAuthorized,
 };
 use contracts::consumer::events::{ConsumerCreated, Event as ConsumerEvent};
+use contracts::now_ms;
 use contracts::order::replies::{
     AuthorizeCardFailed, AuthorizeCardSucceeded, ReverseAuthorizationSucceeded,
 };

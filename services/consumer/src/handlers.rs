@@ -1,10 +1,9 @@
 //! The consumer commands, each handled in the transaction `Idempotent` opened: the state change
 //! and what it sends (an event, a reply) commit together or not at all.
 
-use contracts::now_ms;
-
 use contracts::consumer::commands::{Command, CreateConsumer, ValidateOrderByConsumer};
 use contracts::consumer::events::{ConsumerCreated, consumer_created};
+use contracts::now_ms;
 use contracts::order::replies::{ValidateOrderByConsumerFailed, ValidateOrderByConsumerSucceeded};
 use messaging::{HandlerError, Reason, Received};
 use outbox::TransactionalHandler;

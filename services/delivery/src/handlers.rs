@@ -12,11 +12,10 @@
 //! without effect. DeliveryPickedUp and DeliveryDelivered are never sent: no message of the
 //! catalog tells delivery that a courier picked up or delivered the food.
 
-use contracts::now_ms;
-
 use contracts::delivery::events::{
     CourierAssigned, DeliveryCancelled, DeliveryScheduled, delivery_scheduled,
 };
+use contracts::now_ms;
 use contracts::order::events::{Event as OrderEvent, OrderCreated};
 use contracts::ticket::events::{Event as TicketEvent, TicketAccepted};
 use messaging::{HandlerError, Reason, Received};

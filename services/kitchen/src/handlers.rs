@@ -11,13 +11,12 @@
 //!
 //! Ticket events go to `ftgo.ticket.events`, keyed by order id, naming the restaurant.
 
-use contracts::now_ms;
-
 use contracts::kitchen::commands::{
     AcceptTicket, BeginCancelTicket, CancelCreateTicket, Command, ConfirmCancelTicket,
     ConfirmCreateTicket, CreateTicket, MarkTicketReadyForPickup, StartTicketPreparation,
     UndoBeginCancelTicket,
 };
+use contracts::now_ms;
 use contracts::order::replies::begin_cancel_ticket_failed::BeginCancelTicketFailure;
 use contracts::order::replies::create_ticket_failed::CreateTicketFailure;
 use contracts::order::replies::{

@@ -2,7 +2,6 @@
 //! others, in the transaction `Idempotent` opened.
 
 use contracts::now_ms;
-
 use contracts::restaurant::commands::{Command, CreateRestaurant, ReviseMenu};
 use contracts::restaurant::events::{MenuRevised, RestaurantCreated};
 use messaging::{HandlerError, Reason, Received};
