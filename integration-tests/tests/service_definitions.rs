@@ -21,6 +21,16 @@ fn ftgo_service(arguments: &[&str]) -> Result<std::process::Output> {
 
 #[test]
 fn describe_prints_what_each_definition_declares() -> Result<()> {
+    let mut ports: Vec<u16> = integration_tests::SERVICES
+        .iter()
+        .map(|d| d.http_port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ensure!(
+        ports.len() == integration_tests::SERVICES.len(),
+        "two services share an HTTP port"
+    );
     for definition in &integration_tests::SERVICES {
         let output = ftgo_service(&[definition.name, "describe"])?;
         ensure!(output.status.success(), "{output:?}");

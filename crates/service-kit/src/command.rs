@@ -15,7 +15,6 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::definition::Definition;
-use crate::settings::Settings;
 
 #[derive(Debug, Parser)]
 #[command(about = "An FTGO service (settings: FTGO_* environment variables)")]
@@ -62,7 +61,7 @@ pub(crate) fn main(
             Ok(())
         }
         Command::Reset { to_end: _, group } => {
-            let settings = Settings::load(definition.name)?;
+            let settings = definition.settings()?;
             let group = group.unwrap_or_else(|| definition.instance().group);
             let topics: Vec<&str> = definition
                 .consumes()
@@ -81,7 +80,7 @@ pub(crate) fn main(
 
 async fn run(definition: &Definition, group: Option<String>) -> Result<()> {
     crate::init_subscriber(&format!("{}-service", definition.name));
-    let settings = Settings::load(definition.name)?;
+    let settings = definition.settings()?;
     let mut instance = definition.instance();
     if let Some(group) = group {
         instance = instance.in_group(group);

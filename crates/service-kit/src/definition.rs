@@ -26,6 +26,10 @@ pub trait ServiceDefinition: 'static {
     type Inbound: Inbound + 'static;
     /// Its handler: one transaction per message (or per group of messages).
     type Handler: TransactionalHandler<Self::Inbound> + 'static;
+    /// Its default HTTP port (liveness, readiness, metrics): distinct per service, so all of
+    /// them run on one machine as they are; a second instance sets `FTGO_HTTP__PORT`
+    /// (`deploy/local/services` gives instance i the port + 10 i).
+    const HTTP_PORT: u16;
     /// The consumed topics the service keeps a replica from: the whole history matters, so a
     /// group is never moved past them (`<name>-service reset --to-end` leaves them alone).
     const REPLICA_FEEDS: &'static [&'static str] = &[];
@@ -49,6 +53,8 @@ pub struct Definition {
     pub name: &'static str,
     /// As [`ServiceDefinition::REPLICA_FEEDS`].
     pub replica_feeds: &'static [&'static str],
+    /// As [`ServiceDefinition::HTTP_PORT`].
+    pub http_port: u16,
     consumes: fn() -> Vec<&'static str>,
     run: fn(
         Settings,
@@ -76,6 +82,7 @@ pub struct Description {
     pub dead_letter_topic: String,
     pub consumes: Vec<&'static str>,
     pub replica_feeds: &'static [&'static str],
+    pub http_port: u16,
 }
 
 impl Definition {
@@ -83,6 +90,7 @@ impl Definition {
         Self {
             name: D::NAME,
             replica_feeds: D::REPLICA_FEEDS,
+            http_port: D::HTTP_PORT,
             consumes: <D::Inbound as Inbound>::topics,
             run: run_boxed::<D>,
         }
@@ -98,6 +106,14 @@ impl Definition {
         Instance::of(self.name)
     }
 
+    /// Its settings: defaults (its own HTTP port) and `FTGO_*` variables.
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(Settings::from_figment(Settings::figment_on(
+            self.name,
+            self.http_port,
+        ))?)
+    }
+
     pub fn describe(&self) -> Description {
         let instance = self.instance();
         Description {
@@ -107,6 +123,7 @@ impl Definition {
             dead_letter_topic: instance.dead_letter_topic,
             consumes: self.consumes(),
             replica_feeds: self.replica_feeds,
+            http_port: self.http_port,
         }
     }
 

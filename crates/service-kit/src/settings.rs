@@ -99,6 +99,13 @@ impl Settings {
     /// The defaults are the local platform's, with the service's own role (`ftgo_<service>`,
     /// whose password is its name, as `deploy/local/postgres/setup.sql` makes it).
     pub fn figment(service: &str) -> Figment {
+        Self::figment_on(service, 8080)
+    }
+
+    /// As [`Settings::figment`], with `http_port` as the default HTTP port (a service's own,
+    /// [`crate::ServiceDefinition::HTTP_PORT`], so the services run side by side on one
+    /// machine without settings).
+    pub fn figment_on(service: &str, http_port: u16) -> Figment {
         let role = format!("ftgo_{service}");
         Figment::new()
             .merge(Serialized::default(
@@ -113,7 +120,7 @@ impl Settings {
                 "database.url",
                 format!("postgres://{role}:{role}@127.0.0.1:5432/ftgo"),
             ))
-            .merge(Serialized::default("http.port", 8080))
+            .merge(Serialized::default("http.port", http_port))
             .merge(Serialized::default("saga.reply_timeout_ms", 30_000))
             .merge(Serialized::default(
                 "saga.max_resends",

@@ -72,6 +72,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 impl ServiceDefinition for AccountingService {
     const NAME: &'static str = NAME;
+    const HTTP_PORT: u16 = 8104;
     type Inbound = AccountingInbound;
     type Handler = Accounting;
     const REPLICA_FEEDS: &'static [&'static str] =

@@ -62,6 +62,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 impl ServiceDefinition for ConsumerService {
     const NAME: &'static str = NAME;
+    const HTTP_PORT: u16 = 8102;
     type Inbound = Command;
     type Handler = ConsumerCommands;
 

@@ -55,6 +55,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 impl ServiceDefinition for DeliveryService {
     const NAME: &'static str = NAME;
+    const HTTP_PORT: u16 = 8106;
     type Inbound = DeliveryInbound;
     type Handler = Delivery;
 

@@ -60,6 +60,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 impl ServiceDefinition for KitchenService {
     const NAME: &'static str = NAME;
+    const HTTP_PORT: u16 = 8103;
     type Inbound = KitchenInbound;
     type Handler = Kitchen;
     const REPLICA_FEEDS: &'static [&'static str] =

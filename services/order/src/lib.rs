@@ -46,6 +46,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 impl ServiceDefinition for OrderService {
     const NAME: &'static str = NAME;
+    const HTTP_PORT: u16 = 8101;
     type Inbound = OrderInbound;
     type Handler = OrderHandler;
     const REPLICA_FEEDS: &'static [&'static str] =

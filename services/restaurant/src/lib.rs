@@ -33,6 +33,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 impl ServiceDefinition for RestaurantService {
     const NAME: &'static str = NAME;
+    const HTTP_PORT: u16 = 8105;
     type Inbound = Command;
     type Handler = RestaurantCommands;
 
