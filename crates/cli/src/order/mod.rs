@@ -180,34 +180,21 @@ pub async fn create(bootstrap: &str, registry: &str, options: &CreateOptions) ->
         delivery_address: options.address.clone(),
         delivery_time,
     };
-    let sender = Sender::connect(bootstrap, registry)?;
-    let starts = if options.wait.wait {
-        Some(event_ends(bootstrap)?)
-    } else {
-        None
-    };
-    let sent = sender.send(&command, None).await?;
-    out!("order {order_id}");
-    eprintln!("{sent}");
-    match starts {
-        Some(starts) => {
-            wait_for_outcome(
-                bootstrap,
-                sender.codec(),
-                order_id,
-                &starts,
-                &CREATE_OUTCOMES,
-                options.wait.timeout,
-            )
-            .await
-        }
-        None => {
-            eprintln!(
-                "follow it: ftgo order show {order_id} (or create with --wait for the outcome)"
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
+    let said = format!("order {order_id}");
+    let waited = send_and_wait(
+        bootstrap,
+        registry,
+        &command,
+        order_id,
+        &said,
+        &options.wait,
+        &CREATE_OUTCOMES,
+    )
+    .await?;
+    Ok(waited.unwrap_or_else(|| {
+        eprintln!("follow it: ftgo order show {order_id} (or create with --wait for the outcome)");
+        ExitCode::SUCCESS
+    }))
 }
 
 pub async fn cancel(
@@ -217,29 +204,55 @@ pub async fn cancel(
     reason: Option<String>,
     wait: &WaitOptions,
 ) -> Result<ExitCode> {
+    let said = format!("cancel requested for order {order_id}");
+    let command = CancelOrder { order_id, reason };
+    let waited = send_and_wait(
+        bootstrap,
+        registry,
+        &command,
+        order_id,
+        &said,
+        wait,
+        &CANCEL_OUTCOMES,
+    )
+    .await?;
+    Ok(waited.unwrap_or(ExitCode::SUCCESS))
+}
+
+/// Publishes `command` about `order_id` and prints `said`; with `--wait`, follows the order
+/// events from where they ended before the command went out until one of `outcomes` (its exit
+/// status), or the timeout. `None` when not waiting.
+async fn send_and_wait<T: contracts::Contract>(
+    bootstrap: &str,
+    registry: &str,
+    command: &T,
+    order_id: Uuid,
+    said: &str,
+    wait: &WaitOptions,
+    outcomes: &[Outcome],
+) -> Result<Option<ExitCode>> {
     let sender = Sender::connect(bootstrap, registry)?;
     let starts = if wait.wait {
         Some(event_ends(bootstrap)?)
     } else {
         None
     };
-    let sent = sender.send(&CancelOrder { order_id, reason }, None).await?;
-    out!("cancel requested for order {order_id}");
+    let sent = sender.send(command, None).await?;
+    out!("{said}");
     eprintln!("{sent}");
-    match starts {
-        Some(starts) => {
-            wait_for_outcome(
-                bootstrap,
-                sender.codec(),
-                order_id,
-                &starts,
-                &CANCEL_OUTCOMES,
-                wait.timeout,
-            )
-            .await
-        }
-        None => Ok(ExitCode::SUCCESS),
-    }
+    let Some(starts) = starts else {
+        return Ok(None);
+    };
+    let code = wait_for_outcome(
+        bootstrap,
+        sender.codec(),
+        order_id,
+        &starts,
+        outcomes,
+        wait.timeout,
+    )
+    .await?;
+    Ok(Some(code))
 }
 
 /// Where `ftgo.order.events` ends now: following from here sees everything written later.
