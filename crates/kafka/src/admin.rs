@@ -246,7 +246,12 @@ impl GroupOffsets {
     pub fn move_to_end(&self, topics: &[&str], keep_committed: bool) -> Result<usize, KafkaError> {
         let mut moved = 0;
         for topic in topics {
-            let committed = self.committed(topic)?;
+            // The committed offsets are asked for only when they decide anything.
+            let committed = if keep_committed {
+                self.committed(topic)?
+            } else {
+                Vec::new()
+            };
             let ends = watermarks_of(&self.consumer, topic, self.timeout)?;
             let offsets: Vec<(i32, i64)> = ends
                 .iter()

@@ -44,11 +44,14 @@ impl std::fmt::Debug for TestService {
 
 /// The settings of service `name` (`order`, ...) on `database`, HTTP on any free port.
 pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings> {
-    Ok(Settings::from_figment(
-        Settings::figment(name)
-            .merge(("database.url", database.url()))
-            .merge(("http.port", 0)),
-    )?)
+    Ok(Settings::from_figment(test_figment(name, database))?)
+}
+
+/// The defaults of service `name` on `database`, HTTP on any free port.
+fn test_figment(name: &str, database: &TestDatabase) -> figment::Figment {
+    Settings::figment(name)
+        .merge(("database.url", database.url()))
+        .merge(("http.port", 0))
 }
 
 impl TestService {
@@ -73,11 +76,7 @@ impl TestService {
     ) -> Result<Self> {
         start_group_at_end(&group, &definition.consumes())?;
         let database = TestDatabase::create().await?;
-        let settings = Settings::from_figment(configure(
-            Settings::figment(definition.name)
-                .merge(("database.url", database.url()))
-                .merge(("http.port", 0)),
-        ))?;
+        let settings = Settings::from_figment(configure(test_figment(definition.name, &database)))?;
         let (stop, task, http) = spawn_run(definition, &group, &settings).await?;
         Ok(Self {
             definition: *definition,

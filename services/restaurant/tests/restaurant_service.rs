@@ -10,7 +10,6 @@ use contracts::restaurant::events::Event;
 use contracts::{Channel, Contract};
 use messaging::header;
 use service_kit::Running;
-use service_kit::Settings;
 use test_support::{Client, TestDatabase, records_of, unique_group};
 use tokio_util::sync::CancellationToken;
 
@@ -20,11 +19,7 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
     // Its group reads the topic from the beginning: no other test's service may run meanwhile.
     let _turn = test_support::one_service_at_a_time().await;
     let database = TestDatabase::create().await?;
-    let settings = Settings::from_figment(
-        Settings::figment("restaurant")
-            .merge(("database.url", database.url()))
-            .merge(("http.port", 0)),
-    )?;
+    let settings = test_support::service_settings("restaurant", &database)?;
     let group = unique_group("restaurant-service");
     let stop = CancellationToken::new();
     let (started, running) = tokio::sync::oneshot::channel();
