@@ -50,12 +50,12 @@ kafka_pom_hash() { sha256sum "$LOCAL_DIR/kafka/pom.xml" | cut -c1-12; }
 KAFKA_LIBS_DIR="$FTGO_CACHE_DIR/kafka-$KAFKA_VERSION-$(kafka_pom_hash)/libs"
 REGISTRY_HOME="$FTGO_CACHE_DIR/apicurio-registry-$APICURIO_VERSION"
 
-KAFKA_JVM_OPTS=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20
-    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
-    -Djava.awt.headless=true)
+# The components' own settings (JVM options, broker properties, PostgreSQL options, registry
+# environment), shared with the images of compose.yaml.
+# shellcheck source=platform.sh
+. "$LOCAL_DIR/platform.sh"
 TOOLS_JVM_OPTS=(-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto
     -Djava.awt.headless=true)
-REGISTRY_JVM_OPTS=(-Xms64m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true)
 
 # ---- output ---------------------------------------------------------------------------------
 

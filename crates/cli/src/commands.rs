@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    bench, dlq, groups, order, outbox, output, registry, schemas, seed, send, tail, topics,
+    bench, demo, dlq, groups, order, outbox, output, registry, schemas, seed, send, tail, topics,
 };
 
 #[derive(Debug, Parser)]
@@ -74,6 +74,17 @@ pub enum Command {
     Seed {
         #[command(flatten)]
         options: seed::Options,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// The demo: seeds the demo data, then places four orders and checks each outcome (one
+    /// approved, two rejected for their reasons, one approved and cancelled); exits 1 on any
+    /// other outcome.
+    Demo {
+        #[command(flatten)]
+        options: demo::Options,
         #[command(flatten)]
         kafka: KafkaArgs,
         #[command(flatten)]
@@ -304,6 +315,11 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             kafka,
             registry,
         } => seed::seed(&kafka.bootstrap_servers, &registry.url, &options).await,
+        Command::Demo {
+            options,
+            kafka,
+            registry,
+        } => demo::demo(&kafka.bootstrap_servers, &registry.url, &options).await,
         Command::Bench {
             command,
             kafka,

@@ -52,6 +52,7 @@ mod bench;
 mod catalog_docs;
 mod commands;
 mod compatibility;
+mod demo;
 mod dlq;
 mod groups;
 mod order;

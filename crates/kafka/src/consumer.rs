@@ -53,6 +53,10 @@ pub struct ConsumerSettings {
     pub client_id: String,
     /// How long the group waits for a silent member before giving its partitions to others.
     pub session_timeout: Duration,
+    /// A static member's id (`group.instance.id`): when it comes back under the same id within
+    /// the session timeout it gets its partitions back without a rebalance; when it leaves,
+    /// its partitions move only after the session timeout. `None`: a dynamic member.
+    pub group_instance_id: Option<String>,
     /// Partition order (the default) or key order within each partition.
     pub ordering: Ordering,
     /// Records of one partition fetched and not yet done beyond which the partition is paused;
@@ -74,6 +78,7 @@ impl ConsumerSettings {
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             client_id: group.to_owned(),
             session_timeout: Duration::from_secs(10),
+            group_instance_id: None,
             ordering: Ordering::Partition,
             max_buffered_per_partition: 5_000,
             drain_timeout: Duration::from_secs(30),
@@ -422,7 +427,11 @@ impl ConsumerRunner {
     /// polls.
     pub fn new(settings: &ConsumerSettings) -> Result<Self, KafkaError> {
         settings.validate().map_err(KafkaError::Settings)?;
-        let consumer: BaseConsumer<GroupContext> = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        if let Some(id) = &settings.group_instance_id {
+            config.set("group.instance.id", id);
+        }
+        let consumer: BaseConsumer<GroupContext> = config
             .set("bootstrap.servers", &settings.bootstrap_servers)
             .set("group.id", &settings.group)
             .set("client.id", &settings.client_id)

@@ -5,6 +5,8 @@
 //! <name>-service describe                what it is, as JSON (for scripts)
 //! <name>-service reset --to-end          moves its stopped group past what waits on the
 //!                                        topics it consumes (replica feeds left alone)
+//! <name>-service health [--live]         asks the running instance whether it is ready
+//!                                        (exit 0) or not (exit 1): a container healthcheck
 //! ```
 //!
 //! Settings come from `FTGO_*` variables with defaults for the local platform.
@@ -38,6 +40,14 @@ enum Command {
     /// Moves the service's group to the end of the topics it consumes, so it handles only what
     /// is written from now on (the topics it keeps replicas from are left alone). Stop every
     /// instance first: the broker refuses it while the group has members.
+    /// Asks the instance running with these settings (this container's, say) whether it is
+    /// ready: exit 0 and "ready", or exit 1 and what it waits for. The port is the one the
+    /// instance wrote to FTGO_HTTP__PORT_FILE when that is set, else FTGO_HTTP__PORT.
+    Health {
+        /// Only whether the process answers (liveness), not whether it is ready.
+        #[arg(long)]
+        live: bool,
+    },
     Reset {
         /// Required: the end is the only place it moves to.
         #[arg(long, required = true)]
@@ -58,6 +68,14 @@ pub(crate) fn main(
         Command::Run { group } => runtime.block_on(run(definition, group)),
         Command::Describe => {
             println!("{}", serde_json::to_string_pretty(&definition.describe())?);
+            Ok(())
+        }
+        Command::Health { live } => {
+            let settings = definition.settings()?;
+            print!(
+                "{}",
+                runtime.block_on(crate::http::check(&settings.http, live))?
+            );
             Ok(())
         }
         Command::Reset { to_end: _, group } => {

@@ -13,7 +13,10 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use anyhow::Context;
+
 use crate::metrics::Metrics;
+use crate::settings::HttpSettings;
 
 /// What each component says about its readiness. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +85,67 @@ async fn metrics(State(shared): State<Shared>) -> String {
 /// Binds the HTTP port (`0`: any free port) on all interfaces.
 pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await
+}
+
+/// Binds the first free port of `settings` ([`HttpSettings::candidate_ports`]) and, when
+/// `settings.port_file` is set, writes the port taken there.
+pub async fn bind_first_free(settings: &HttpSettings) -> anyhow::Result<TcpListener> {
+    let mut tried = Vec::new();
+    let listener = 'found: {
+        for port in settings.candidate_ports() {
+            match bind(port).await {
+                Ok(listener) => break 'found listener,
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => tried.push(port),
+                Err(error) => {
+                    return Err(error).with_context(|| format!("binding the HTTP port {port}"));
+                }
+            }
+        }
+        anyhow::bail!(
+            "the HTTP ports {tried:?} are all taken (FTGO_HTTP__PORT, FTGO_HTTP__PORT_ATTEMPTS): \
+             stop what listens there, or give this instance another port"
+        );
+    };
+    if let Some(file) = &settings.port_file {
+        let port = listener.local_addr()?.port();
+        std::fs::write(file, format!("{port}\n"))
+            .with_context(|| format!("writing the HTTP port to {}", file.display()))?;
+    }
+    Ok(listener)
+}
+
+/// Asks the instance these settings describe whether it is ready (`live`: only whether it
+/// answers): the port its `port_file` names when there is one, else its `port`. Returns the
+/// answer's body on 200, and an error with the body or the failure otherwise.
+pub async fn check(settings: &HttpSettings, live: bool) -> anyhow::Result<String> {
+    let port = match &settings.port_file {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| {
+                format!(
+                    "reading {} (has the instance bound its port yet?)",
+                    file.display()
+                )
+            })?
+            .trim()
+            .parse::<u16>()
+            .with_context(|| format!("{} holds no port", file.display()))?,
+        None => settings.port,
+    };
+    let path = if live { "live" } else { "ready" };
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/health/{path}"))
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await
+        .with_context(|| format!("asking 127.0.0.1:{port}/health/{path}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    anyhow::ensure!(
+        status.is_success(),
+        "{status} from port {port}: {}",
+        body.trim()
+    );
+    Ok(body)
 }
 
 /// Serves the endpoints on `listener` until `shutdown` completes.

@@ -45,5 +45,5 @@ pub use inbound::Inbound;
 pub use metrics::{Measured, Metrics};
 pub use outgoing::Outgoing;
 pub use service::{Instance, Running, Service};
-pub use settings::{Settings, SettingsError};
+pub use settings::{HttpSettings, INSTANCE_PORT_STEP, Settings, SettingsError};
 pub use telemetry::{init_subscriber, init_test_subscriber};

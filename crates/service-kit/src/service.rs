@@ -210,9 +210,7 @@ impl Service {
             stop,
             tasks,
         } = self;
-        let listener = http::bind(settings.http.port)
-            .await
-            .with_context(|| format!("binding the HTTP port {}", settings.http.port))?;
+        let listener = http::bind_first_free(&settings.http).await?;
         let address = listener.local_addr()?;
         let serving = http::serve(
             listener,
@@ -230,6 +228,9 @@ impl Service {
             ConsumerSettings::new(&settings.kafka.bootstrap_servers, &instance.group, &topics);
         consumer_settings.client_id = format!("{}-{}", instance.group, std::process::id());
         consumer_settings.ordering = instance.ordering;
+        consumer_settings.group_instance_id = settings.kafka.group_instance_id.clone();
+        consumer_settings.session_timeout =
+            std::time::Duration::from_millis(settings.kafka.session_timeout_ms);
         let runner =
             ConsumerRunner::new(&consumer_settings)?.with_lag_reporter(lag_reporter(&metrics));
         let consuming = tokio::spawn(runner.run(handler, stop.clone().cancelled_owned()));

@@ -10,6 +10,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KafkaSettings {
     pub bootstrap_servers: String,
+    /// This instance's static member id in its consumer group
+    /// (`FTGO_KAFKA__GROUP_INSTANCE_ID`, Kafka's `group.instance.id`): a member that comes
+    /// back under the same id within the session timeout gets its partitions back without a
+    /// rebalance. It must be unique among the group's live members and survive a restart (a
+    /// StatefulSet's pod name; deploy/k8s). Unset: a dynamic member.
+    #[serde(default)]
+    pub group_instance_id: Option<String>,
+    /// How long the group waits for a silent member (`FTGO_KAFKA__SESSION_TIMEOUT_MS`); a
+    /// static member should be given longer than it takes to restart.
+    pub session_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +38,29 @@ pub struct DatabaseSettings {
 pub struct HttpSettings {
     /// Liveness, readiness and metrics; 0 picks a free port (tests).
     pub port: u16,
+    /// How many ports to try (`FTGO_HTTP__PORT_ATTEMPTS`): `port`, then `port + 10`,
+    /// `port + 20`, ... until one is free, the way deploy/local/services numbers a service's
+    /// instances. Replicas that share the host's network (compose.yaml) set it above 1.
+    pub port_attempts: u16,
+    /// Where to write the port taken (`FTGO_HTTP__PORT_FILE`), for `<name>-service health`.
+    #[serde(default)]
+    pub port_file: Option<std::path::PathBuf>,
+}
+
+/// The distance between the HTTP ports of a service's instances (see
+/// [`HttpSettings::port_attempts`]).
+pub const INSTANCE_PORT_STEP: u16 = 10;
+
+impl HttpSettings {
+    /// The ports to try, in order.
+    pub fn candidate_ports(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..self.port_attempts.max(1)).map_while(|i| {
+            if self.port == 0 && i > 0 {
+                return None;
+            }
+            self.port.checked_add(i.checked_mul(INSTANCE_PORT_STEP)?)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,7 +153,9 @@ impl Settings {
                 "database.url",
                 format!("postgres://{role}:{role}@127.0.0.1:5432/ftgo"),
             ))
+            .merge(Serialized::default("kafka.session_timeout_ms", 10_000))
             .merge(Serialized::default("http.port", http_port))
+            .merge(Serialized::default("http.port_attempts", 1))
             .merge(Serialized::default("saga.reply_timeout_ms", 30_000))
             .merge(Serialized::default(
                 "saga.max_resends",
@@ -158,6 +193,16 @@ impl Settings {
         if !self.database.url.expose_secret().starts_with("postgres") {
             return Err(SettingsError::Invalid(
                 "database.url must be a postgres:// URL".into(),
+            ));
+        }
+        if self.kafka.session_timeout_ms == 0 {
+            return Err(SettingsError::Invalid(
+                "kafka.session_timeout_ms must be more than 0".into(),
+            ));
+        }
+        if self.http.port_attempts == 0 {
+            return Err(SettingsError::Invalid(
+                "http.port_attempts must be at least 1".into(),
             ));
         }
         if self.saga.reply_timeout_ms == 0 {
@@ -246,6 +291,44 @@ mod tests {
             jail.set_env("FTGO_DATABASE__URL", "mysql://nope");
             let error = Settings::load("order").expect_err("not postgres");
             assert!(error.to_string().contains("FTGO_"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn instances_try_ports_ten_apart() {
+        let settings = |port, port_attempts| HttpSettings {
+            port,
+            port_attempts,
+            port_file: None,
+        };
+        let ports = |s: &HttpSettings| s.candidate_ports().collect::<Vec<_>>();
+        assert_eq!(ports(&settings(8103, 1)), [8103]);
+        assert_eq!(ports(&settings(8103, 3)), [8103, 8113, 8123]);
+        // Port 0 is any free port already; the end of the range is not passed.
+        assert_eq!(ports(&settings(0, 5)), [0]);
+        assert_eq!(ports(&settings(65_520, 5)), [65_520, 65_530]);
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let defaults = Settings::load("kitchen").expect("defaults");
+            assert_eq!(ports(&defaults.http), [8080]);
+            assert_eq!(defaults.kafka.group_instance_id, None);
+            jail.set_env("FTGO_HTTP__PORT_ATTEMPTS", "0");
+            let error = Settings::load("kitchen").expect_err("no port to try");
+            assert!(error.to_string().contains("port_attempts"), "{error}");
+            jail.set_env("FTGO_HTTP__PORT_ATTEMPTS", "10");
+            jail.set_env("FTGO_HTTP__PORT_FILE", "/tmp/http-port");
+            jail.set_env("FTGO_KAFKA__GROUP_INSTANCE_ID", "kitchen-1");
+            let settings = Settings::load("kitchen").expect("container settings");
+            assert_eq!(settings.http.port_attempts, 10);
+            assert_eq!(
+                settings.http.port_file.as_deref(),
+                Some(std::path::Path::new("/tmp/http-port"))
+            );
+            assert_eq!(
+                settings.kafka.group_instance_id.as_deref(),
+                Some("kitchen-1")
+            );
             Ok(())
         });
     }

@@ -82,3 +82,75 @@ async fn liveness_readiness_and_metrics_are_served() -> Result<(), Box<dyn std::
     server.await??;
     Ok(())
 }
+
+/// Replicas sharing the host's network (compose.yaml): each takes the first free port of its
+/// service's, +10, +20, ..., writes it down, and `<name>-service health` asks that one.
+#[tokio::test]
+async fn a_replica_takes_the_next_free_port_and_health_asks_its_own()
+-> Result<(), Box<dyn std::error::Error>> {
+    use service_kit::http::{bind_first_free, check};
+    use service_kit::{HttpSettings, INSTANCE_PORT_STEP};
+
+    // The first candidate is taken, as by another replica.
+    let held = bind(0).await?;
+    let taken = held.local_addr()?.port();
+    let dir = std::env::temp_dir().join(format!("ftgo-http-port-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let one_try = HttpSettings {
+        port: taken,
+        port_attempts: 1,
+        port_file: None,
+    };
+    let refused = bind_first_free(&one_try)
+        .await
+        .expect_err("the only port is taken");
+    assert!(
+        refused.to_string().contains("FTGO_HTTP__PORT_ATTEMPTS"),
+        "{refused}"
+    );
+    let settings = HttpSettings {
+        port: taken,
+        port_attempts: 3,
+        port_file: Some(dir.join("port")),
+    };
+    let listener = bind_first_free(&settings).await?;
+    let port = listener.local_addr()?.port();
+    assert!(
+        [taken + INSTANCE_PORT_STEP, taken + 2 * INSTANCE_PORT_STEP].contains(&port),
+        "took {port}, next to {taken}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("port"))?.trim(),
+        port.to_string()
+    );
+
+    let health = Health::new();
+    health.not_ready("consumer", "joining the group");
+    let stop = CancellationToken::new();
+    let server = serve(
+        listener,
+        health.clone(),
+        Metrics::new(),
+        stop.clone().cancelled_owned(),
+    );
+    let waiting = check(&settings, false).await.expect_err("not ready yet");
+    assert!(
+        waiting.to_string().contains("consumer: joining the group"),
+        "{waiting}"
+    );
+    assert_eq!(check(&settings, true).await?, "alive\n");
+    health.ready("consumer");
+    assert_eq!(check(&settings, false).await?, "ready\n");
+    // Without the file, the configured port is asked: the held one, where nothing answers.
+    let unanswered = HttpSettings {
+        port_file: None,
+        ..settings.clone()
+    };
+    assert!(check(&unanswered, false).await.is_err());
+
+    stop.cancel();
+    server.await??;
+    drop(held);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

@@ -127,12 +127,53 @@ pub fn parse_address(text: &str) -> Result<create_order::Address, String> {
 }
 
 /// An outcome `--wait` waits for: the event, how to print it, the exit status.
-#[derive(Debug, Clone, Copy)]
-struct Outcome {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
     full_name: &'static str,
-    label: &'static str,
+    pub label: &'static str,
     code: u8,
 }
+
+/// What came of a command `--wait` waited for.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub outcome: Outcome,
+    /// The outcome event, decoded (`None` when it did not decode, or nothing came).
+    pub value: Option<apache_avro::types::Value>,
+}
+
+impl Answer {
+    /// 0: it succeeded, 2: it was refused, 1: nothing came in time.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.outcome.code)
+    }
+
+    /// A string or enum field of the outcome event.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        use apache_avro::types::Value;
+        let Some(Value::Record(fields)) = &self.value else {
+            return None;
+        };
+        fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .and_then(|(_, value)| match value {
+                Value::Enum(_, symbol) | Value::String(symbol) => Some(symbol.as_str()),
+                _ => None,
+            })
+    }
+}
+
+/// No outcome within the timeout.
+pub const NO_OUTCOME: Outcome = Outcome {
+    full_name: "",
+    label: "NO OUTCOME",
+    code: 1,
+};
+
+pub const APPROVED: Outcome = CREATE_OUTCOMES[0];
+pub const REJECTED: Outcome = CREATE_OUTCOMES[1];
+pub const CANCELLED: Outcome = CANCEL_OUTCOMES[0];
 
 const CREATE_OUTCOMES: [Outcome; 2] = [
     Outcome {
@@ -162,6 +203,24 @@ const CANCEL_OUTCOMES: [Outcome; 2] = [
 ];
 
 pub async fn create(bootstrap: &str, registry: &str, options: &CreateOptions) -> Result<ExitCode> {
+    let (order_id, answer) = place(bootstrap, registry, options).await?;
+    Ok(match answer {
+        Some(answer) => answer.exit_code(),
+        None => {
+            eprintln!(
+                "follow it: ftgo order show {order_id} (or create with --wait for the outcome)"
+            );
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// Publishes the CreateOrder of `options` and, with `--wait`, waits for the saga's answer.
+pub async fn place(
+    bootstrap: &str,
+    registry: &str,
+    options: &CreateOptions,
+) -> Result<(Uuid, Option<Answer>)> {
     let order_id = options.order_id.unwrap_or_else(Uuid::new_v4);
     let delivery_time = millis(SystemTime::now() + options.deliver_in)
         .context("--deliver-in is too far in the future")?;
@@ -181,7 +240,7 @@ pub async fn create(bootstrap: &str, registry: &str, options: &CreateOptions) ->
         delivery_time,
     };
     let said = format!("order {order_id}");
-    let waited = send_and_wait(
+    let answer = send_and_wait(
         bootstrap,
         registry,
         &command,
@@ -191,10 +250,7 @@ pub async fn create(bootstrap: &str, registry: &str, options: &CreateOptions) ->
         &CREATE_OUTCOMES,
     )
     .await?;
-    Ok(waited.unwrap_or_else(|| {
-        eprintln!("follow it: ftgo order show {order_id} (or create with --wait for the outcome)");
-        ExitCode::SUCCESS
-    }))
+    Ok((order_id, answer))
 }
 
 pub async fn cancel(
@@ -204,9 +260,21 @@ pub async fn cancel(
     reason: Option<String>,
     wait: &WaitOptions,
 ) -> Result<ExitCode> {
+    let answer = request_cancel(bootstrap, registry, order_id, reason, wait).await?;
+    Ok(answer.map_or(ExitCode::SUCCESS, |answer| answer.exit_code()))
+}
+
+/// Publishes CancelOrder and, with `--wait`, waits for the saga's answer.
+pub async fn request_cancel(
+    bootstrap: &str,
+    registry: &str,
+    order_id: Uuid,
+    reason: Option<String>,
+    wait: &WaitOptions,
+) -> Result<Option<Answer>> {
     let said = format!("cancel requested for order {order_id}");
     let command = CancelOrder { order_id, reason };
-    let waited = send_and_wait(
+    send_and_wait(
         bootstrap,
         registry,
         &command,
@@ -215,8 +283,7 @@ pub async fn cancel(
         wait,
         &CANCEL_OUTCOMES,
     )
-    .await?;
-    Ok(waited.unwrap_or(ExitCode::SUCCESS))
+    .await
 }
 
 /// Publishes `command` about `order_id` and prints `said`; with `--wait`, follows the order
@@ -230,7 +297,7 @@ async fn send_and_wait<T: contracts::Contract>(
     said: &str,
     wait: &WaitOptions,
     outcomes: &[Outcome],
-) -> Result<Option<ExitCode>> {
+) -> Result<Option<Answer>> {
     let sender = Sender::connect(bootstrap, registry)?;
     let starts = if wait.wait {
         Some(event_ends(bootstrap)?)
@@ -243,7 +310,7 @@ async fn send_and_wait<T: contracts::Contract>(
     let Some(starts) = starts else {
         return Ok(None);
     };
-    let code = wait_for_outcome(
+    let answer = wait_for_outcome(
         bootstrap,
         sender.codec(),
         order_id,
@@ -252,7 +319,7 @@ async fn send_and_wait<T: contracts::Contract>(
         wait.timeout,
     )
     .await?;
-    Ok(Some(code))
+    Ok(Some(answer))
 }
 
 /// Where `ftgo.order.events` ends now: following from here sees everything written later.
@@ -271,7 +338,7 @@ async fn wait_for_outcome(
     starts: &[(i32, i64)],
     outcomes: &[Outcome],
     timeout: Duration,
-) -> Result<ExitCode> {
+) -> Result<Answer> {
     let key = order_id.to_string();
     let names: Vec<&str> = outcomes.iter().map(|o| short(o.full_name)).collect();
     let awaited = names.join(" or ");
@@ -300,19 +367,28 @@ async fn wait_for_outcome(
             eprintln!("order {key}: {}", short(record_type));
             return pending();
         };
-        match &decoded {
-            Ok(decoded) => out!(
-                "{} {}",
-                outcome.label,
-                summary(&decoded.value, &["orderId"])
-            ),
-            Err(error) => out!("{} (value not decodable: {error})", outcome.label),
-        }
-        anyhow::Ok(Poll::Ready(ExitCode::from(outcome.code)))
+        let value = match decoded {
+            Ok(decoded) => {
+                out!(
+                    "{} {}",
+                    outcome.label,
+                    summary(&decoded.value, &["orderId"])
+                );
+                Some(decoded.value)
+            }
+            Err(error) => {
+                out!("{} (value not decodable: {error})", outcome.label);
+                None
+            }
+        };
+        anyhow::Ok(Poll::Ready(Answer {
+            outcome: *outcome,
+            value,
+        }))
     })
     .await?;
-    if let Waited::Ready(code) = waited {
-        return Ok(code);
+    if let Waited::Ready(answer) = waited {
+        return Ok(answer);
     }
     eprintln!(
         "no {awaited} for order {key} within {}s. Check how far it got: ftgo order show {key}; \
@@ -320,7 +396,10 @@ async fn wait_for_outcome(
          the consumer groups' lag: ftgo topics",
         timeout.as_secs()
     );
-    Ok(ExitCode::from(1))
+    Ok(Answer {
+        outcome: NO_OUTCOME,
+        value: None,
+    })
 }
 
 fn short(full_name: &str) -> &str {

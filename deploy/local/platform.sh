@@ -1,0 +1,70 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the arrays are used by the scripts that source this file
+# How the platform's three components are configured, in one place for both ways of running
+# them: deploy/local/up (processes on this machine) and the images of compose.yaml (their
+# entrypoints, under deploy/compose/). It reads the ports of deploy/local/env's variables
+# (FTGO_KAFKA_PORT, FTGO_KAFKA_CONTROLLER_PORT, FTGO_REGISTRY_PORT, FTGO_POSTGRES_PORT) and
+# runs nothing by itself.
+
+KAFKA_JVM_OPTS=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+    -Djava.awt.headless=true)
+REGISTRY_JVM_OPTS=(-Xms64m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true)
+
+# kafka_server_properties DATA_DIR: the broker's configuration (one KRaft node, broker and
+# controller, on 127.0.0.1).
+kafka_server_properties() {
+    cat <<PROPERTIES
+# Generated from deploy/local/platform.sh; edits are overwritten.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$FTGO_KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$FTGO_KAFKA_PORT,CONTROLLER://127.0.0.1:$FTGO_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$FTGO_KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$1
+# Topics come from deploy/topics.toml (and tests create their own); a typo in a topic name
+# should fail loudly, not create a topic.
+auto.create.topics.enable=false
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# One node: no reason to wait for more members before the first rebalance.
+group.initial.rebalance.delay.ms=0
+delete.topic.enable=true
+log.retention.check.interval.ms=60000
+PROPERTIES
+}
+
+# postgres_options: PostgreSQL's settings, as `-c name=value` arguments (on the command line,
+# not in postgresql.conf, so they follow the repository). The caller adds where to listen.
+postgres_options() {
+    # Logical decoding: the log-tailing outbox relays read their service's outbox through it.
+    printf -- '-c %s ' wal_level=logical max_replication_slots=32 max_wal_senders=32 max_connections=300
+    # 512 MB of buffers (PostgreSQL's default is 128 MB): six services' inboxes, sagas and
+    # orders outgrow 128 MB after a few benchmark runs, and every miss is a copy from the OS.
+    printf -- '-c %s ' shared_buffers=512MB log_min_messages=warning log_line_prefix=%m_[%p]_
+    # Outboxes are queues (rows deleted within milliseconds): look for tables to vacuum every
+    # 10 s rather than every minute, so they stay small (docs/outbox.md).
+    printf -- '-c %s ' autovacuum_naptime=10s
+}
+
+# registry_environment: exports Apicurio Registry's settings. Storage: the `apicurio` database
+# of our PostgreSQL, so schemas and their ids survive restarts. Deletion is enabled so
+# operators (and tests) can remove subjects as with Confluent's registry.
+registry_environment() {
+    export QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_PORT="$FTGO_REGISTRY_PORT"
+    export APICURIO_STORAGE_KIND=sql APICURIO_STORAGE_SQL_KIND=postgresql
+    export APICURIO_DATASOURCE_URL="jdbc:postgresql://127.0.0.1:$FTGO_POSTGRES_PORT/apicurio"
+    export APICURIO_DATASOURCE_USERNAME=apicurio APICURIO_DATASOURCE_PASSWORD=apicurio
+    export APICURIO_REST_DELETION_ARTIFACT_ENABLED=true
+    export APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=true
+    export APICURIO_REST_DELETION_GROUP_ENABLED=true
+    export QUARKUS_LOG_CONSOLE_JSON=false
+}
