@@ -212,6 +212,26 @@ ensure_kafka_jars() {
     mv "$tmp" "$KAFKA_LIBS_DIR"
 }
 
+# Fetches the schema registry's distribution from Maven Central into the cache, once.
+ensure_registry_dist() {
+    [ -f "$REGISTRY_HOME/.complete" ] && return 0
+    require_command mvn "it fetches the schema registry from Maven Central." \
+        "install Maven (Debian: apt-get install maven), or put it on PATH."
+    step "fetching Apicurio Registry $APICURIO_VERSION from Maven Central (first run only)"
+    local artifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" tmp="$REGISTRY_HOME.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    mvn -B -q -Dmaven.repo.local="$M2_REPO" dependency:get -Dtransitive=false -Dartifact="$artifact" \
+        >"$tmp.log" 2>&1 ||
+        die "Maven could not fetch $artifact (log: $tmp.log)." \
+            "check that Maven Central is reachable (proxy settings in ~/.m2/settings.xml), then run up again."
+    tar -xzf "$M2_REPO/io/apicurio/apicurio-registry-app/$APICURIO_VERSION/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz" -C "$tmp"
+    rm -f "$tmp.log"
+    touch "$tmp/.complete"
+    rm -rf "$REGISTRY_HOME"
+    mv "$tmp" "$REGISTRY_HOME"
+}
+
 # Runs a Kafka tool class with the broker's jars and a quiet log configuration.
 kafka_run_class() { # CLASS ARGS...
     local class="$1"

@@ -137,6 +137,8 @@ pub enum TopicsCommand {
     /// Brings the broker's topics in line with the manifest, idempotently: creates what is
     /// missing, grows partitions, sets configs; never shrinks or deletes.
     Apply(topics::apply::Options),
+    /// Prints the manifest as Strimzi KafkaTopic resources (Kubernetes; deploy/k8s/topics.yaml).
+    Strimzi(topics::strimzi::Options),
 }
 
 #[derive(Debug, Subcommand)]
@@ -335,6 +337,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             Some(TopicsCommand::Apply(options)) => {
                 topics::apply::apply(&kafka.bootstrap_servers, &options).await
             }
+            Some(TopicsCommand::Strimzi(options)) => topics::strimzi::strimzi(&options),
         },
         Command::Completions { shell } => {
             use clap::CommandFactory as _;

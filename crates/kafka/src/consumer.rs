@@ -42,6 +42,10 @@ pub const POLL_BATCH: usize = 64;
 /// How often finished work is stored and paused partitions are looked at.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
 
+/// How long a revocation or a shutdown waits for running handlers by default
+/// ([`ConsumerSettings::drain_timeout`]); a pod's termination grace period must be longer.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Where and as whom to consume, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerSettings {
@@ -81,7 +85,7 @@ impl ConsumerSettings {
             group_instance_id: None,
             ordering: Ordering::Partition,
             max_buffered_per_partition: 5_000,
-            drain_timeout: Duration::from_secs(30),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
 

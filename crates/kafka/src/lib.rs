@@ -15,6 +15,7 @@
 
 mod admin;
 mod consumer;
+pub mod manifest;
 mod partition;
 mod producer;
 mod provision;
@@ -22,7 +23,8 @@ mod reader;
 
 pub use admin::{GroupOffsets, TopicAdmin, TopicInfo, Watermarks, committed_offsets, watermarks};
 pub use consumer::{
-    ConsumerRunner, ConsumerSettings, LAG_INTERVAL, LagReporter, POLL_BATCH, RunSummary,
+    ConsumerRunner, ConsumerSettings, DEFAULT_DRAIN_TIMEOUT, LAG_INTERVAL, LagReporter, POLL_BATCH,
+    RunSummary,
 };
 pub use partition::Ordering;
 pub use producer::{KafkaPublisher, MAX_MESSAGE_BYTES, record_size};

@@ -7,6 +7,7 @@
 //!                                        topics it consumes (replica feeds left alone)
 //! <name>-service health [--live]         asks the running instance whether it is ready
 //!                                        (exit 0) or not (exit 1): a container healthcheck
+//! <name>-service k8s                     its Kubernetes manifests (deploy/k8s/render)
 //! ```
 //!
 //! Settings come from `FTGO_*` variables with defaults for the local platform.
@@ -48,6 +49,21 @@ enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// Prints the service's Kubernetes manifests: a StatefulSet, its headless Service, a
+    /// PodDisruptionBudget and a KEDA ScaledObject (deploy/k8s/render writes them all).
+    K8s {
+        /// The topic manifest, for the partitions of the topics it consumes.
+        #[arg(long, default_value = "deploy/topics.toml", value_name = "FILE")]
+        topics: std::path::PathBuf,
+        /// The image's name before `<name>-service` (a registry and a path).
+        #[arg(long, default_value = "ftgo/")]
+        image_prefix: String,
+        /// The image's tag.
+        #[arg(long, default_value = "latest")]
+        tag: String,
+        #[arg(long, default_value = "ftgo")]
+        namespace: String,
+    },
     Reset {
         /// Required: the end is the only place it moves to.
         #[arg(long, required = true)]
@@ -75,6 +91,26 @@ pub(crate) fn main(
             print!(
                 "{}",
                 runtime.block_on(crate::http::check(&settings.http, live))?
+            );
+            Ok(())
+        }
+        Command::K8s {
+            topics,
+            image_prefix,
+            tag,
+            namespace,
+        } => {
+            let specs = kafka::manifest::read(&topics)?;
+            let partitions =
+                |topic: &str| specs.iter().find(|s| s.name == topic).map(|s| s.partitions);
+            let target = crate::k8s::Target {
+                image_prefix,
+                tag,
+                namespace,
+            };
+            print!(
+                "{}",
+                crate::k8s::manifests(definition, partitions, &target)?
             );
             Ok(())
         }

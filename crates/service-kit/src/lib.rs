@@ -31,6 +31,7 @@ mod decode;
 mod definition;
 pub mod http;
 mod inbound;
+pub mod k8s;
 mod metrics;
 mod outgoing;
 pub mod replica;

@@ -23,7 +23,7 @@ pub struct Options {
 }
 
 pub async fn apply(bootstrap: &str, options: &Options) -> Result<ExitCode> {
-    let specs = super::manifest::read(&options.file)?;
+    let specs = kafka::manifest::read(&options.file)?;
     if options.check {
         for spec in &specs {
             let configs: Vec<String> = spec

@@ -6,7 +6,7 @@
 //! there). A group is shown on a topic only when it has committed something on it.
 
 pub mod apply;
-pub mod manifest;
+pub mod strimzi;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -40,7 +40,10 @@ pub struct Options {
 fn topic_names(file: &Path, admin: &TopicAdmin) -> Result<(Vec<String>, String)> {
     match std::fs::exists(file) {
         Ok(true) => Ok((
-            manifest::read(file)?.into_iter().map(|t| t.name).collect(),
+            kafka::manifest::read(file)?
+                .into_iter()
+                .map(|t| t.name)
+                .collect(),
             format!("topics of {}", file.display()),
         )),
         Ok(false) => {
@@ -276,5 +279,19 @@ mod tests {
             lag(&watermarks, &[(0, Some(10)), (1, Some(2)), (2, None)]),
             Some(3)
         );
+    }
+
+    #[test]
+    fn the_project_manifest_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/topics.toml");
+        let specs = kafka::manifest::read(&path).expect("deploy/topics.toml is valid");
+        assert!(specs.iter().any(|s| s.name == "ftgo.order.commands"));
+        for channel in contracts::catalog::CHANNELS {
+            assert!(
+                specs.iter().any(|s| s.name == channel.topic),
+                "{} is in the catalog, not in deploy/topics.toml",
+                channel.topic
+            );
+        }
     }
 }

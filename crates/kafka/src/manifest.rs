@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use kafka::TopicSpec;
 use serde::Deserialize;
+
+use crate::TopicSpec;
 
 /// The fields a topic (or the defaults) may have; anything else is an error.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -198,20 +199,6 @@ mod tests {
         for (topic, expected) in cases {
             let message = error(topic);
             assert!(message.contains(expected), "{message:?} lacks {expected:?}");
-        }
-    }
-
-    #[test]
-    fn the_project_manifest_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/topics.toml");
-        let specs = read(&path).expect("deploy/topics.toml is valid");
-        assert!(specs.iter().any(|s| s.name == "ftgo.order.commands"));
-        for channel in contracts::catalog::CHANNELS {
-            assert!(
-                specs.iter().any(|s| s.name == channel.topic),
-                "{} is in the catalog, not in deploy/topics.toml",
-                channel.topic
-            );
         }
     }
 }
