@@ -12,8 +12,13 @@ ARG BASE_IMAGE=debian:bookworm-slim
 # The toolchain: the official Rust image of the version the workspace is built and tested with.
 # deploy/compose/engine makes an image of this name from this machine's toolchain.
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
+# Where the binaries come from: `source` compiles them here (the default); `prebuilt` takes
+# them from deploy/compose/prebuilt/ in the build context, where deploy/compose/test puts the
+# release binaries test-all has already built on this machine (same Debian release, so the
+# same libraries), rather than compiling everything a second time.
+ARG BINARIES=source
 
-FROM ${RUST_IMAGE} AS build
+FROM ${RUST_IMAGE} AS source
 # librdkafka and libcurl are compiled from source (cmake, a C++ compiler); OpenSSL and zlib are
 # linked from Debian's libraries, which the runtime image installs.
 RUN apt-get update \
@@ -33,6 +38,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     mkdir /out; \
     cp target/release/ftgo target/release/*-service /out/
 
+FROM scratch AS prebuilt
+COPY deploy/compose/prebuilt/ /out/
+
+FROM ${BINARIES} AS binaries
+
 FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libssl3 ca-certificates \
@@ -43,7 +53,7 @@ RUN apt-get update \
 # healthcheck: asks this container's own instance, whichever HTTP port it took).
 FROM runtime AS service
 ARG SERVICE
-COPY --from=build /out/${SERVICE}-service /usr/local/bin/${SERVICE}-service
+COPY --from=binaries /out/${SERVICE}-service /usr/local/bin/${SERVICE}-service
 RUN ln -s ${SERVICE}-service /usr/local/bin/service
 USER ftgo
 # Replicas on the host's network take different HTTP ports: the first free of the service's
@@ -54,7 +64,7 @@ CMD ["run"]
 
 # The CLI, with the catalog and the topic manifest where its defaults look for them.
 FROM runtime AS ftgo
-COPY --from=build /out/ftgo /usr/local/bin/ftgo
+COPY --from=binaries /out/ftgo /usr/local/bin/ftgo
 COPY schemas /usr/share/ftgo/schemas
 COPY deploy/topics.toml /usr/share/ftgo/deploy/topics.toml
 WORKDIR /usr/share/ftgo
