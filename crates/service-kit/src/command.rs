@@ -38,9 +38,6 @@ enum Command {
     /// Prints what the service is: its group, dead-letter topic, consumed topics and replica
     /// feeds, as JSON.
     Describe,
-    /// Moves the service's group to the end of the topics it consumes, so it handles only what
-    /// is written from now on (the topics it keeps replicas from are left alone). Stop every
-    /// instance first: the broker refuses it while the group has members.
     /// Asks the instance running with these settings (this container's, say) whether it is
     /// ready: exit 0 and "ready", or exit 1 and what it waits for. The port is the one the
     /// instance wrote to FTGO_HTTP__PORT_FILE when that is set, else FTGO_HTTP__PORT.
@@ -64,6 +61,9 @@ enum Command {
         #[arg(long, default_value = "ftgo")]
         namespace: String,
     },
+    /// Moves the service's group to the end of the topics it consumes, so it handles only what
+    /// is written from now on (the topics it keeps replicas from are left alone). Stop every
+    /// instance first: the broker refuses it while the group has members.
     Reset {
         /// Required: the end is the only place it moves to.
         #[arg(long, required = true)]
