@@ -293,3 +293,53 @@ async fn an_idle_relay_wakes_when_an_append_commits() -> Result<()> {
     ensure!(running.await? == 3);
     Ok(())
 }
+
+/// A key whose earlier row this relay cannot claim (another claim holds it, or held it and
+/// rolled back between the relay's look at the outbox and its lock on the key) waits: its
+/// later rows are not published ahead of it.
+#[tokio::test]
+async fn a_later_row_never_goes_ahead_of_an_earlier_one_held_elsewhere() -> Result<()> {
+    let database = database().await?;
+    let pool = database.pool();
+    let topic = TestTopic::create("outbox_held", 1).await?;
+    let relay = relay(pool, 100)?;
+    let mut tx = pool.begin().await?;
+    for sequence in 0..2 {
+        outbox::append(
+            &mut tx,
+            topic.name(),
+            &sequence_message("order-1", sequence),
+        )
+        .await?;
+    }
+    outbox::append(&mut tx, topic.name(), &sequence_message("order-2", 0)).await?;
+    tx.commit().await?;
+
+    // Another session holds order-1's first row (but not the key's lock).
+    let mut other = pool.begin().await?;
+    sqlx::query(
+        "SELECT FROM outbox WHERE position = (SELECT min(position) FROM outbox) FOR UPDATE",
+    )
+    .execute(&mut *other)
+    .await?;
+    let outcome = relay.relay_once().await?;
+    ensure!(
+        outcome == RelayOutcome::Published(1),
+        "only order-2 may go while order-1's first row is held: {outcome:?}"
+    );
+    other.rollback().await?;
+    ensure!(relay.relay_once().await? == RelayOutcome::Published(2));
+    let records = read_records(topic.name(), 3, Duration::from_secs(30)).await?;
+    let order: Vec<_> = records
+        .iter()
+        .map(|r| {
+            let key = r.message.key.clone().unwrap_or_default();
+            format!("{key}:{}", String::from_utf8_lossy(&r.message.payload))
+        })
+        .collect();
+    ensure!(
+        order == ["order-2:0", "order-1:0", "order-1:1"],
+        "{order:?}"
+    );
+    Ok(())
+}

@@ -12,6 +12,13 @@
 //!   while an earlier one is in flight. So two relays share the work without reordering a key
 //!   and without waiting on each other.
 //!
+//! The key's lock is tried once per candidate row, at the moment the row is reached, against
+//! a snapshot taken before: the first relay may let go of a key (its claim rolled back after
+//! a failed publish) between the second relay's tries on two rows of that key, so the second
+//! would hold the key's later rows without its earlier ones. So after the claim, with the keys'
+//! locks held and a fresh snapshot (`HELD_ELSEWHERE`), a key that still has an earlier row the
+//! relay did not claim is withheld from the batch: its rows stay, and go in order later.
+//!
 //! The claiming transaction stays open while the batch is published in one Kafka transaction;
 //! the rows are deleted and the claim committed only after the Kafka transaction committed. A
 //! crash in between rolls the claim back and the rows are published again: at least once,
@@ -32,6 +39,7 @@
 //! [`RelaySettings::idle_wait`] only in case a notification was lost (a reconnect). So an idle
 //! service costs nothing, and a committed append is published at once.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -74,6 +82,15 @@ JOIN outbox o ON o.position = candidate.position
 WHERE pg_try_advisory_xact_lock($2, hashtext(coalesce(candidate.key, '')))
 ORDER BY o.position
 FOR UPDATE OF o SKIP LOCKED";
+
+/// The claimed keys (`$1`, with each key's last claimed position in `$2`) that have a row in
+/// the outbox before that position which this claim did not take (`$3`, the claimed
+/// positions; `$4`, the last of them, bounds the scan).
+const HELD_ELSEWHERE: &str = r"
+SELECT DISTINCT o.key
+FROM outbox o
+JOIN unnest($1::text[], $2::bigint[]) AS claimed(key, last) ON o.key = claimed.key
+WHERE o.position < $4 AND o.position < claimed.last AND o.position <> ALL($3)";
 
 /// The relay's own connection settings (set once per connection, not per claim):
 /// - `synchronous_commit = off`: a claim's commit (the delete of published rows) need not wait
@@ -178,10 +195,15 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
             tx.rollback().await?;
             return Ok(RelayOutcome::Idle);
         }
-        let claimed = rows
+        let mut claimed = rows
             .iter()
             .map(Row::from_table)
             .collect::<Result<Vec<_>, _>>()?;
+        withhold_keys_held_elsewhere(&mut tx, &mut claimed).await?;
+        if claimed.is_empty() {
+            tx.rollback().await?;
+            return Ok(RelayOutcome::Idle);
+        }
         let Published {
             published, refused, ..
         } = match batch::publish(&self.publisher, &claimed).await {
@@ -300,6 +322,37 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
             }
         }
     }
+}
+
+/// Drops from `claimed` every key with a row in the outbox that the claim did not take before
+/// one it took (see the module's doc); the dropped rows stay locked, unpublished, until `tx`
+/// ends.
+async fn withhold_keys_held_elsewhere(
+    tx: &mut sqlx::PgConnection,
+    claimed: &mut Vec<Row>,
+) -> Result<(), OutboxError> {
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for row in claimed.iter() {
+        if let Some(key) = row.key() {
+            last.insert(key, row.position);
+        }
+    }
+    let (keys, lasts): (Vec<&str>, Vec<i64>) = last.into_iter().unzip();
+    let positions: Vec<i64> = claimed.iter().map(|row| row.position).collect();
+    let held: HashSet<String> = sqlx::query_scalar(HELD_ELSEWHERE)
+        .bind(&keys)
+        .bind(&lasts)
+        .bind(&positions)
+        .bind(positions.iter().max())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    if !held.is_empty() {
+        tracing::debug!(?held, "keys with an earlier row held by another claim wait");
+        claimed.retain(|row| row.key().is_none_or(|key| !held.contains(key)));
+    }
+    Ok(())
 }
 
 /// Completes when an append was notified (at once if one came while the relay worked), never
