@@ -14,7 +14,6 @@ use messaging::{
     DeadLetter, DeadLetterSettings, HandlerError, Message, Publisher, Reason, Received, Retry,
     RetryPolicy, handler_fn, header,
 };
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers as _, Message as _};
 use test_support::{Platform, TestTopic, check_per_key_order, unique_group};
@@ -246,8 +245,7 @@ async fn a_permanent_failure_is_dead_lettered_while_other_records_flow() -> Resu
     ensure!(good == ["flaky", "good-1", "good-2"], "{good:?}");
 
     // The dead letter: original key and payload, the reason and where it came from.
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &platform.bootstrap_servers)
+    let consumer: StreamConsumer = kafka::client_config(&platform.bootstrap_servers)?
         .set("group.id", unique_group("runtime-dlt-reader"))
         .set("auto.offset.reset", "earliest")
         .create()?;

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use apache_avro::types::Value;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -23,8 +22,7 @@ use uuid::Uuid;
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn producer(platform: &Platform) -> Result<FutureProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &platform.bootstrap_servers)
+    kafka::client_config(&platform.bootstrap_servers)?
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .create()
@@ -32,8 +30,7 @@ fn producer(platform: &Platform) -> Result<FutureProducer> {
 }
 
 fn consumer(platform: &Platform, group: &str) -> Result<StreamConsumer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &platform.bootstrap_servers)
+    kafka::client_config(&platform.bootstrap_servers)?
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

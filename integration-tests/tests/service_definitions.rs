@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use kafka::{GroupOffsets, TopicAdmin};
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use test_support::{Platform, unique_group};
 
@@ -123,8 +122,7 @@ fn reset_moves_a_stopped_group_to_the_end_except_replica_feeds_and_refuses_a_liv
     }
 
     // A member joins: the broker would refuse the commit, and the binary says why first.
-    let member: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &platform.bootstrap_servers)
+    let member: BaseConsumer = kafka::client_config(&platform.bootstrap_servers)?
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
         .create()?;

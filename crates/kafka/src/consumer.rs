@@ -24,7 +24,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -431,12 +431,11 @@ impl ConsumerRunner {
     /// polls.
     pub fn new(settings: &ConsumerSettings) -> Result<Self, KafkaError> {
         settings.validate().map_err(KafkaError::Settings)?;
-        let mut config = ClientConfig::new();
+        let mut config = crate::client_config(&settings.bootstrap_servers)?;
         if let Some(id) = &settings.group_instance_id {
             config.set("group.instance.id", id);
         }
         let consumer: BaseConsumer<GroupContext> = config
-            .set("bootstrap.servers", &settings.bootstrap_servers)
             .set("group.id", &settings.group)
             .set("client.id", &settings.client_id)
             // Offsets are stored by the runner once a record and all before it are done;

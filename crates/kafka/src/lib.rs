@@ -14,6 +14,7 @@
 //!   [`Ordering`] and tracks up to where they are done.
 
 mod admin;
+mod client;
 mod consumer;
 pub mod manifest;
 mod partition;
@@ -22,6 +23,7 @@ mod provision;
 mod reader;
 
 pub use admin::{GroupOffsets, TopicAdmin, TopicInfo, Watermarks, committed_offsets, watermarks};
+pub use client::{ClientProperties, PROPERTY_PREFIX, client_config};
 pub use consumer::{
     ConsumerRunner, ConsumerSettings, DEFAULT_DRAIN_TIMEOUT, LAG_INTERVAL, LagReporter, POLL_BATCH,
     RunSummary,

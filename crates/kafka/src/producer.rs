@@ -68,7 +68,7 @@ impl std::fmt::Debug for KafkaPublisher {
 
 impl KafkaPublisher {
     pub fn new(bootstrap_servers: &str, client_id: &str) -> Result<Self, KafkaError> {
-        Self::create(base_config(bootstrap_servers, client_id), None)
+        Self::create(base_config(bootstrap_servers, client_id)?, None)
     }
 
     /// A producer with Kafka transactions under `transactional_id`: one per relay leader (the
@@ -79,7 +79,7 @@ impl KafkaPublisher {
         client_id: &str,
         transactional_id: &str,
     ) -> Result<Self, KafkaError> {
-        let mut config = base_config(bootstrap_servers, client_id);
+        let mut config = base_config(bootstrap_servers, client_id)?;
         config
             .set("transactional.id", transactional_id)
             .set(
@@ -127,10 +127,9 @@ impl KafkaPublisher {
     }
 }
 
-fn base_config(bootstrap_servers: &str, client_id: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+fn base_config(bootstrap_servers: &str, client_id: &str) -> Result<ClientConfig, KafkaError> {
+    let mut config = crate::client_config(bootstrap_servers)?;
     config
-        .set("bootstrap.servers", bootstrap_servers)
         .set("client.id", client_id)
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -143,7 +142,7 @@ fn base_config(bootstrap_servers: &str, client_id: &str) -> ClientConfig {
         .set("compression.type", "lz4")
         .set("message.timeout.ms", "30000")
         .set("message.max.bytes", MAX_MESSAGE_BYTES.to_string());
-    config
+    Ok(config)
 }
 
 /// The size librdkafka holds against `message.max.bytes`: key, value and headers.

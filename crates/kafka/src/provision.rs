@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication,
@@ -51,10 +50,8 @@ pub async fn apply_topics(
     specs: &[TopicSpec],
     timeout: Duration,
 ) -> Result<Vec<(String, Vec<TopicChange>)>, KafkaError> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap_servers)
-        .set("client.id", "ftgo-topics-apply");
+    let mut config = crate::client_config(bootstrap_servers)?;
+    config.set("client.id", "ftgo-topics-apply");
     let admin = AdminClient::<DefaultClientContext>::from_config(&config)
         .map_err(crate::reader::client("creating the admin client"))?;
     let options = AdminOptions::new()

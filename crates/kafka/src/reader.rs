@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use messaging::Received;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::KafkaError;
 
@@ -15,8 +15,7 @@ pub(crate) fn client(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) 
 /// A consumer that never subscribes, so it never joins `group` (a group id is needed to read
 /// or write the group's offsets) and commits only when told to.
 pub(crate) fn standalone(bootstrap_servers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
+    crate::client_config(bootstrap_servers)?
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -1,7 +1,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
@@ -117,8 +116,7 @@ impl Drop for TestTopic {
 }
 
 fn admin_client(platform: &Platform) -> Result<AdminClient<DefaultClientContext>> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &platform.bootstrap_servers)
+    kafka::client_config(&platform.bootstrap_servers)?
         .create()
         .context("creating a Kafka admin client")
 }
@@ -170,8 +168,7 @@ pub async fn read_records(
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::message::{Headers as _, Message as _};
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &Platform::from_env().bootstrap_servers)
+    let consumer: StreamConsumer = kafka::client_config(&Platform::from_env().bootstrap_servers)?
         .set("group.id", unique_group("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
 use messaging::{HandlerError, Message, Publisher, Received, handler_fn};
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use tokio::sync::Notify;
@@ -34,9 +33,8 @@ pub struct BenchTopic {
 impl BenchTopic {
     pub async fn create(purpose: &str, partitions: i32) -> BenchResult<Self> {
         let name = format!("bench.{purpose}.t{}", nanos());
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap())
-            .create()?;
+        let admin: AdminClient<DefaultClientContext> =
+            kafka::client_config(&bootstrap())?.create()?;
         admin
             .create_topics(
                 &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
