@@ -106,6 +106,12 @@ fn each_service_keeps_the_invariants_of_a_cluster() -> Result<()> {
                 static_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name",
                 "the static member id is not the pod's name"
             );
+            // The kubelet probes the pod's address: health must listen beyond the loopback.
+            ensure!(
+                env.iter()
+                    .any(|e| e["name"] == "FTGO_HTTP__HOST" && e["value"] == "0.0.0.0"),
+                "health listens on 127.0.0.1 only (the default), where no probe reaches it"
+            );
             for resource in ["requests", "limits"] {
                 ensure!(
                     container["resources"][resource]["memory"].is_string(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -82,9 +82,9 @@ async fn metrics(State(shared): State<Shared>) -> String {
     shared.metrics.encode()
 }
 
-/// Binds the HTTP port (`0`: any free port) on all interfaces.
-pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
-    TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await
+/// Binds the HTTP port (`0`: any free port) on `host`.
+pub async fn bind(host: IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from((host, port))).await
 }
 
 /// Binds the first free port of `settings` ([`HttpSettings::candidate_ports`]) and, when
@@ -93,7 +93,7 @@ pub async fn bind_first_free(settings: &HttpSettings) -> anyhow::Result<TcpListe
     let mut tried = Vec::new();
     let listener = 'found: {
         for port in settings.candidate_ports() {
-            match bind(port).await {
+            match bind(settings.host, port).await {
                 Ok(listener) => break 'found listener,
                 Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => tried.push(port),
                 Err(error) => {
@@ -132,12 +132,18 @@ pub async fn check(settings: &HttpSettings, live: bool) -> anyhow::Result<String
         None => settings.port,
     };
     let path = if live { "live" } else { "ready" };
+    // An instance listening on every interface answers on this machine's loopback too.
+    let host = match settings.host {
+        host if host.is_unspecified() => IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+        host => host,
+    };
+    let address = SocketAddr::from((host, port));
     let response = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/health/{path}"))
+        .get(format!("http://{address}/health/{path}"))
         .timeout(std::time::Duration::from_secs(2))
         .send()
         .await
-        .with_context(|| format!("asking 127.0.0.1:{port}/health/{path}"))?;
+        .with_context(|| format!("asking {address}/health/{path}"))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     anyhow::ensure!(

@@ -162,6 +162,8 @@ fn stateful_set(
                             {"name": "FTGO_DATABASE__URL",
                              "valueFrom": {"secretKeyRef": {"name": format!("{name}-database"), "key": "url"}}},
                             {"name": "FTGO_HTTP__PORT", "value": described.http_port.to_string()},
+                            // The probes come from the kubelet, to the pod's address.
+                            {"name": "FTGO_HTTP__HOST", "value": "0.0.0.0"},
                             {"name": "FTGO_LOG_FORMAT", "value": "json"},
                         ],
                         "startupProbe": probe("/health/live", 2, 30),

@@ -36,6 +36,10 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpSettings {
+    /// The address to listen on (`FTGO_HTTP__HOST`): `127.0.0.1` by default, so health and
+    /// metrics are this machine's only; `0.0.0.0` where something else must reach them (a
+    /// pod's probes and scraper: the Kubernetes manifests set it).
+    pub host: std::net::IpAddr,
     /// Liveness, readiness and metrics; 0 picks a free port (tests).
     pub port: u16,
     /// How many ports to try (`FTGO_HTTP__PORT_ATTEMPTS`): `port`, then `port + 10`,
@@ -154,6 +158,7 @@ impl Settings {
                 format!("postgres://{role}:{role}@127.0.0.1:5432/ftgo"),
             ))
             .merge(Serialized::default("kafka.session_timeout_ms", 10_000))
+            .merge(Serialized::default("http.host", "127.0.0.1"))
             .merge(Serialized::default("http.port", http_port))
             .merge(Serialized::default("http.port_attempts", 1))
             .merge(Serialized::default("saga.reply_timeout_ms", 30_000))
@@ -242,6 +247,7 @@ mod tests {
                 "postgres://ftgo_kitchen:ftgo_kitchen@127.0.0.1:5432/ftgo"
             );
             assert_eq!(settings.http.port, 8080);
+            assert_eq!(settings.http.host.to_string(), "127.0.0.1");
             jail.set_env("FTGO_KAFKA__BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092");
             jail.set_env("FTGO_HTTP__PORT", "9100");
             jail.set_env("FTGO_DATABASE__URL", "postgres://k:s3cret@db:5432/ftgo");
@@ -298,6 +304,7 @@ mod tests {
     #[test]
     fn instances_try_ports_ten_apart() {
         let settings = |port, port_attempts| HttpSettings {
+            host: std::net::Ipv4Addr::LOCALHOST.into(),
             port,
             port_attempts,
             port_file: None,

@@ -6,6 +6,8 @@ use service_kit::http::{Health, bind, serve};
 use service_kit::{Measured, Metrics};
 use tokio_util::sync::CancellationToken;
 
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 fn received(payload: &[u8]) -> Received {
     Received {
         message: Message::new(Some("order-1".into()), payload.to_vec()),
@@ -24,7 +26,7 @@ async fn liveness_readiness_and_metrics_are_served() -> Result<(), Box<dyn std::
     let health = Health::new();
     let metrics = Metrics::new();
     health.not_ready("kafka", "no partitions assigned yet");
-    let listener = bind(0).await?;
+    let listener = bind(LOOPBACK, 0).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let stop = CancellationToken::new();
     let server = serve(
@@ -92,11 +94,12 @@ async fn a_replica_takes_the_next_free_port_and_health_asks_its_own()
     use service_kit::{HttpSettings, INSTANCE_PORT_STEP};
 
     // The first candidate is taken, as by another replica.
-    let held = bind(0).await?;
+    let held = bind(LOOPBACK, 0).await?;
     let taken = held.local_addr()?.port();
     let dir = std::env::temp_dir().join(format!("ftgo-http-port-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let one_try = HttpSettings {
+        host: LOOPBACK,
         port: taken,
         port_attempts: 1,
         port_file: None,
@@ -109,6 +112,7 @@ async fn a_replica_takes_the_next_free_port_and_health_asks_its_own()
         "{refused}"
     );
     let settings = HttpSettings {
+        host: LOOPBACK,
         port: taken,
         port_attempts: 3,
         port_file: Some(dir.join("port")),
@@ -141,6 +145,12 @@ async fn a_replica_takes_the_next_free_port_and_health_asks_its_own()
     assert_eq!(check(&settings, true).await?, "alive\n");
     health.ready("consumer");
     assert_eq!(check(&settings, false).await?, "ready\n");
+    // An instance told to listen everywhere is asked on the loopback.
+    let everywhere = HttpSettings {
+        host: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        ..settings.clone()
+    };
+    assert_eq!(check(&everywhere, false).await?, "ready\n");
     // Without the file, the configured port is asked: the held one, where nothing answers.
     let unanswered = HttpSettings {
         port_file: None,
