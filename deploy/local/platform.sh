@@ -53,6 +53,26 @@ postgres_options() {
     # Outboxes are queues (rows deleted within milliseconds): look for tables to vacuum every
     # 10 s rather than every minute, so they stay small (docs/outbox.md).
     printf -- '-c %s ' autovacuum_naptime=10s
+    # Passwords are stored as SCRAM verifiers (the default since PostgreSQL 14; said anyway).
+    printf -- '-c %s ' password_encryption=scram-sha-256
+}
+
+# postgres_hba: PostgreSQL's client authentication (pg_hba.conf), written over the cluster's
+# own on every start so it follows the repository. The local socket (private to the cluster's
+# owner, or to its container) trusts the superuser only, for setup.sql; over TCP every role
+# gives its password (scram-sha-256); physical replication only for ftgo_admin. A logical
+# replication connection names a database, so it matches the `all` lines, not `replication`:
+# what gates it is the REPLICATION attribute, which setup.sql gives ftgo_admin alone.
+postgres_hba() {
+    cat <<HBA
+# Generated from deploy/local/platform.sh; edits are overwritten.
+# TYPE  DATABASE     USER        ADDRESS        METHOD
+local   all          postgres                   trust
+host    replication  ftgo_admin  127.0.0.1/32   scram-sha-256
+host    replication  ftgo_admin  ::1/128        scram-sha-256
+host    all          all         127.0.0.1/32   scram-sha-256
+host    all          all         ::1/128        scram-sha-256
+HBA
 }
 
 # registry_environment: exports Apicurio Registry's settings. Storage: the `apicurio` database

@@ -273,3 +273,63 @@ async fn each_service_role_may_write_only_its_own_schema() -> Result<()> {
     }
     Ok(())
 }
+
+/// Least privilege in PostgreSQL: a service's role cannot read another service's tables, nor
+/// replicate (no service runs the log-tailing relay; only ftgo_admin may, for its tests), by
+/// SQL or by the replication protocol.
+#[tokio::test]
+async fn a_service_role_reads_no_other_schema_and_cannot_replicate() -> Result<()> {
+    let url = |service: &str| {
+        let variable = format!("FTGO_{}_DATABASE__URL", service.to_uppercase());
+        std::env::var(&variable).with_context(|| format!("{variable} (. deploy/local/env)"))
+    };
+    let table = format!("probe_{}", Uuid::new_v4().simple());
+    let mut order = PgConnection::connect(&url("order")?).await?;
+    order
+        .execute(format!("CREATE TABLE ftgo_order.{table} (secret text)").as_str())
+        .await?;
+    let mut kitchen = PgConnection::connect(&url("kitchen")?).await?;
+    let read = kitchen
+        .execute(format!("SELECT * FROM ftgo_order.{table}").as_str())
+        .await;
+    order
+        .execute(format!("DROP TABLE ftgo_order.{table}").as_str())
+        .await?;
+    let denied = read.err().context("ftgo_kitchen read ftgo_order's table")?;
+    ensure!(denied.to_string().contains("permission denied"), "{denied}");
+
+    let slot = kitchen
+        .execute("SELECT pg_create_logical_replication_slot('kitchen_probe', 'pgoutput')")
+        .await
+        .err()
+        .context("ftgo_kitchen created a replication slot")?;
+    // PostgreSQL 15 says "must be superuser or replication role", 16 "permission denied".
+    ensure!(
+        ["replication role", "permission denied"]
+            .iter()
+            .any(|said| slot.to_string().contains(said)),
+        "refused, but not for want of the right: {slot}"
+    );
+
+    let parsed = url::Url::parse(&url("kitchen")?)?;
+    let config = pgwire_replication::ReplicationConfig::new(
+        parsed.host_str().context("a host")?,
+        parsed.username(),
+        parsed.password().unwrap_or_default(),
+        parsed.path().trim_start_matches('/'),
+        "kitchen_probe",
+        "kitchen_probe",
+    )
+    .with_port(parsed.port().unwrap_or(5432))
+    .with_tls(pgwire_replication::TlsConfig::disabled());
+    let refused = match pgwire_replication::ReplicationClient::connect_gated(config).await {
+        Ok(mut client) => client.identify_system().await.err(),
+        Err(error) => Some(error),
+    }
+    .context("ftgo_kitchen opened a replication connection")?;
+    ensure!(
+        refused.to_string().contains("replication"),
+        "refused, but not for replication: {refused}"
+    );
+    Ok(())
+}

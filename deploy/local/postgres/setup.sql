@@ -2,11 +2,13 @@
 -- superuser on every start; every statement is idempotent. Passwords are for local use only.
 --
 --   ftgo_admin       owns the `ftgo` database; may create databases (tests make throwaway ones);
---                    may replicate (tests of the log-tailing relay).
+--                    may replicate (tests of the log-tailing relay), the only role that may.
 --   ftgo_<service>   may connect to `ftgo` and owns the schema of its own name there, nothing
---                    else: no other schema, no `public`, no database or role creation. A role's
---                    default search_path ("$user", public) lands its tables in its own schema.
---                    May open replication connections, for its log-tailing outbox relay.
+--                    else: no other schema, no `public`, no database or role creation, no
+--                    replication (no service runs the log-tailing relay; one that did would be
+--                    given REPLICATION here, and pg_hba's replication line, platform.sh). A
+--                    role's default search_path ("$user", public) lands its tables in its own
+--                    schema.
 --   apicurio         owns the `apicurio` database, the schema registry's storage.
 
 -- :service_roles, the services' roles separated by spaces, is given by deploy/local/up (one
@@ -21,11 +23,11 @@ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r)
 
 ALTER ROLE ftgo_admin CREATEDB;
 
--- The log-tailing relays read their service's outbox through logical replication; tests do it as
--- ftgo_admin on their own databases.
+-- A log-tailing relay reads an outbox through logical replication; tests do it as ftgo_admin on
+-- their own databases. Taken back from roles given it before (every role had it once).
 ALTER ROLE ftgo_admin REPLICATION;
-SELECT format('ALTER ROLE %I REPLICATION', r)
-FROM unnest(string_to_array(:'service_roles', ' ')) AS r
+SELECT format('ALTER ROLE %I NOREPLICATION', r)
+FROM unnest(ARRAY['apicurio'] || string_to_array(:'service_roles', ' ')) AS r
 \gexec
 
 SELECT 'CREATE DATABASE ftgo OWNER ftgo_admin'
