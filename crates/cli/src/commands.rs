@@ -7,7 +7,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    bench, demo, dlq, groups, order, outbox, output, registry, schemas, seed, send, tail, topics,
+    acls, bench, demo, dlq, groups, order, outbox, output, registry, schemas, seed, send, tail,
+    topics,
 };
 
 #[derive(Debug, Parser)]
@@ -32,6 +33,15 @@ pub enum Command {
         dir: PathBuf,
         #[command(flatten)]
         registry: RegistryArgs,
+    },
+    /// Who may do what on Kafka: the principals and ACLs derived from the catalog's producers
+    /// and consumers (docs/security.md).
+    Acls {
+        #[command(subcommand)]
+        command: AclsCommand,
+        /// The schemas directory (with catalog.toml).
+        #[arg(long, global = true, default_value = "schemas", value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Shows a topic's records as they arrive: key, partition, offset, type and the value
     /// decoded as JSON (with --headers, every header too).
@@ -270,6 +280,22 @@ pub enum DlqCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AclsCommand {
+    /// Prints the plan that deploy/local/up applies: a `user NAME` line per principal with a
+    /// password, then an `acl User:NAME RESOURCE PATTERN NAME OPERATION` line per ACL.
+    Plan,
+    /// Writes the table of principals and ACLs into FILE, between its
+    /// `<!-- acls:begin -->` and `<!-- acls:end -->` lines.
+    Docs {
+        #[arg(long, default_value = "docs/security.md", value_name = "FILE")]
+        out: PathBuf,
+        /// Do not write; exit 1 when FILE's table differs from the catalog's.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SchemasCommand {
     /// Registers every schema under its subject (<topic>-<record full name>) and sets each
     /// subject's compatibility level from catalog.toml. The registry refuses incompatible changes.
@@ -291,6 +317,10 @@ pub enum SchemasCommand {
 /// Runs the command `ftgo` was given.
 pub async fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Acls { command, dir } => match command {
+            AclsCommand::Plan => acls::plan(&dir),
+            AclsCommand::Docs { out, check } => acls::docs(&dir, &out, check),
+        },
         Command::Schemas {
             command,
             dir,

@@ -47,6 +47,7 @@ macro_rules! out {
     }};
 }
 
+mod acls;
 mod avro_json;
 mod bench;
 mod catalog_docs;

@@ -19,6 +19,7 @@
 //! Times are `timestamp-millis` (milliseconds since the Unix epoch, UTC) and map to `i64`.
 //! Ids are `uuid` logical types and map to [`uuid::Uuid`](apache_avro::Uuid).
 
+pub mod access;
 pub mod catalog;
 pub mod catalog_file;
 mod codec;
