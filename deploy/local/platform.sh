@@ -11,20 +11,54 @@ KAFKA_JVM_OPTS=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20
     -Djava.awt.headless=true)
 REGISTRY_JVM_OPTS=(-Xms64m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true)
 
-# kafka_server_properties DATA_DIR: the broker's configuration (one KRaft node, broker and
-# controller, on 127.0.0.1).
+# The broker's super users: itself, the provisioning principal and the test suite's. Every other
+# principal gets exactly the ACLs of `ftgo acls plan` (crates/contracts/src/access.rs).
+KAFKA_SUPER_USERS="User:ftgo-broker;User:ftgo-admin;User:ftgo-test"
+
+# kafka_server_properties DATA_DIR SECRETS_DIR: the broker's configuration (one KRaft node,
+# broker and controller, on 127.0.0.1). Clients and the broker itself speak SASL_SSL with
+# SCRAM-SHA-512 on the BROKER listener; the controller listener speaks TLS with client
+# certificates (KRaft keeps SCRAM credentials in its metadata log, which the controller
+# listener must work without), and the broker's certificate (CN=ftgo-broker) is its principal
+# there. StandardAuthorizer: nothing is allowed that no ACL allows. SECRETS_DIR holds
+# tls/ca.pem, tls/broker.pem (key and certificate) and kafka/ftgo-broker (its password);
+# lib.sh's ensure_kafka_secrets makes them.
+#
+# kafka_server_properties DATA_DIR --plaintext: the same node with no security at all, for the
+# compose stack until it is secured too (docs/security.md says so).
 kafka_server_properties() {
+    local data="$1" secrets="$2"
     cat <<PROPERTIES
 # Generated from deploy/local/platform.sh; edits are overwritten.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$FTGO_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$FTGO_KAFKA_PORT,CONTROLLER://127.0.0.1:$FTGO_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$FTGO_KAFKA_PORT
+listeners=BROKER://127.0.0.1:$FTGO_KAFKA_PORT,CONTROLLER://127.0.0.1:$FTGO_KAFKA_CONTROLLER_PORT
+advertised.listeners=BROKER://127.0.0.1:$FTGO_KAFKA_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$1
+inter.broker.listener.name=BROKER
+log.dirs=$data
+PROPERTIES
+    if [ "$secrets" = --plaintext ]; then
+        echo "listener.security.protocol.map=CONTROLLER:PLAINTEXT,BROKER:PLAINTEXT"
+    else
+        cat <<PROPERTIES
+listener.security.protocol.map=CONTROLLER:SSL,BROKER:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="ftgo-broker" password="$(cat "$secrets/kafka/ftgo-broker")";
+ssl.keystore.type=PEM
+ssl.keystore.location=$secrets/tls/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$secrets/tls/ca.pem
+listener.name.controller.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=$KAFKA_SUPER_USERS
+PROPERTIES
+    fi
+    cat <<PROPERTIES
 # Topics come from deploy/topics.toml (and tests create their own); a typo in a topic name
 # should fail loudly, not create a topic.
 auto.create.topics.enable=false

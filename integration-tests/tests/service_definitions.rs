@@ -144,3 +144,71 @@ fn reset_moves_a_stopped_group_to_the_end_except_replica_feeds_and_refuses_a_liv
     );
     Ok(())
 }
+
+/// The Kafka ACLs (`contracts::access`, from the catalog) give each service what its definition
+/// needs and no more: Read on exactly the topics it consumes, Write on its dead-letter topic, its
+/// group and its relay's transactional id.
+#[test]
+fn each_services_acls_are_what_its_definition_needs() -> Result<()> {
+    use contracts::access::{AccessPlan, Operation, Pattern, Resource, service_user};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let catalog = contracts::catalog_file::CatalogFile::load(&dir).map_err(anyhow::Error::msg)?;
+    let plan = AccessPlan::of(&catalog).map_err(anyhow::Error::msg)?;
+    for definition in &integration_tests::SERVICES {
+        let described = definition.describe();
+        let user = service_user(definition.name);
+        ensure!(plan.users.contains(&user), "{user} has no password");
+        let allows = |resource, operation, name: &str| {
+            plan.of_user(&user).any(|acl| {
+                acl.resource == resource
+                    && acl.operation == operation
+                    && match acl.pattern {
+                        Pattern::Literal => acl.name == name,
+                        Pattern::Prefixed => name.starts_with(&acl.name),
+                    }
+            })
+        };
+        let mut read: Vec<&str> = plan
+            .of_user(&user)
+            .filter(|acl| acl.resource == Resource::Topic && acl.operation == Operation::Read)
+            .map(|acl| acl.name.as_str())
+            .collect();
+        read.sort_unstable();
+        let mut consumes = described.consumes.clone();
+        consumes.sort_unstable();
+        ensure!(
+            read == consumes,
+            "{user} reads {read:?}, consumes {consumes:?}"
+        );
+        ensure!(
+            allows(
+                Resource::Topic,
+                Operation::Write,
+                &described.dead_letter_topic
+            ),
+            "{user} cannot dead-letter to {}",
+            described.dead_letter_topic
+        );
+        ensure!(
+            allows(Resource::Group, Operation::Read, &described.group),
+            "{user} cannot use its group {}",
+            described.group
+        );
+        let relay = format!("ftgo-relay-{}", described.group);
+        ensure!(
+            allows(Resource::TransactionalId, Operation::Write, &relay),
+            "{user} cannot run its relay's transactions ({relay})"
+        );
+        for other in integration_tests::SERVICES
+            .iter()
+            .filter(|other| other.name != definition.name)
+        {
+            let group = other.describe().group;
+            ensure!(
+                !allows(Resource::Group, Operation::Read, &group),
+                "{user} may use {group}"
+            );
+        }
+    }
+    Ok(())
+}

@@ -219,3 +219,19 @@ fn every_channel_of_the_catalog_is_a_topic_of_the_manifest() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn the_committed_acl_table_is_what_the_catalog_says() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = ftgo(&[
+        "acls",
+        "docs",
+        "--check",
+        "--dir",
+        root.join("schemas").to_str().context("path")?,
+        "--out",
+        root.join("docs/security.md").to_str().context("path")?,
+    ])?;
+    ensure!(run.code == 0, "{}{}", run.stdout, run.stderr);
+    Ok(())
+}

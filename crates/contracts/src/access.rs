@@ -236,7 +236,7 @@ impl AccessPlan {
     /// The table docs/security.md shows: a row per principal and resource kind.
     pub fn markdown(&self) -> String {
         let mut out = String::from(
-            "| principal | reads (topics) | writes (topics) | groups | transactional ids | other |\n\
+            "| principal | reads (topics) | writes (topics) | uses groups (read) | transactions (write) | other |\n\
              |---|---|---|---|---|---|\n",
         );
         let users: BTreeSet<&str> = self.acls.iter().map(|acl| acl.user.as_str()).collect();
@@ -266,7 +266,7 @@ impl AccessPlan {
             let read = topic(Operation::Read);
             let write = topic(Operation::Write);
             out.push_str(&format!(
-                "| `User:{user}` | {} | {} | {} (read) | {} (write) | {} |\n",
+                "| `User:{user}` | {} | {} | {} | {} | {} |\n",
                 cell(&read),
                 cell(&write),
                 cell(&|acl: &Acl| acl.resource == Resource::Group),
