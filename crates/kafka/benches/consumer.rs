@@ -48,7 +48,12 @@ fn perf_tool_rate(topic: &str) -> BenchResult<f64> {
         .collect();
     let values: Vec<&str> = lines
         .next()
-        .ok_or("no figures")?
+        .ok_or_else(|| {
+            format!(
+                "no figures from kafka-consumer-perf-test: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?
         .split(',')
         .map(str::trim)
         .collect();
@@ -64,7 +69,15 @@ async fn main() -> BenchResult<()> {
     let topic = BenchTopic::create("consumer", PARTITIONS).await?;
     topic.fill(RECORDS, 1_000, 100).await?;
 
-    let baseline = perf_tool_rate(&topic.name)?;
+    // Right after a fresh `up`, the tool has twice ended with its header and no figures (its
+    // stderr now says why, if it happens again); a second try is a run of its own.
+    let baseline = match perf_tool_rate(&topic.name) {
+        Ok(rate) => rate,
+        Err(error) => {
+            eprintln!("{error}; trying once more");
+            perf_tool_rate(&topic.name)?
+        }
+    };
     let settings = ConsumerSettings::new(&bootstrap(), "bench", &[&topic.name]);
     let ours = runner_rate(settings, RECORDS, |_| async { Ok(()) }).await?;
     println!(
