@@ -51,21 +51,8 @@ pub fn docs(dir: &Path, out: &Path, check: bool) -> Result<ExitCode> {
     let current = fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
     let rendered =
         with_table(&current, &plan.markdown()).with_context(|| format!("{}", out.display()))?;
-    if check {
-        if current != rendered {
-            eprintln!(
-                "{}'s ACL table is out of date with {}: run `ftgo acls docs` and commit the result",
-                out.display(),
-                dir.join("catalog.toml").display()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-        out!("{}'s ACL table is up to date", out.display());
-        return Ok(ExitCode::SUCCESS);
-    }
-    fs::write(out, rendered).with_context(|| format!("writing {}", out.display()))?;
-    out!("wrote the ACL table into {}", out.display());
-    Ok(ExitCode::SUCCESS)
+    let source = dir.join("catalog.toml");
+    crate::generated::write_or_check(out, &current, &rendered, check, (&source, "ftgo acls docs"))
 }
 
 #[cfg(test)]

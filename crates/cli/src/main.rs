@@ -55,6 +55,7 @@ mod commands;
 mod compatibility;
 mod demo;
 mod dlq;
+mod generated;
 mod groups;
 mod order;
 mod outbox;

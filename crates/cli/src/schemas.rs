@@ -179,20 +179,6 @@ fn explain_refusal(
 pub fn docs(dir: &Path, out: &Path, check: bool) -> Result<ExitCode> {
     let (catalog, files) = load(dir)?;
     let rendered = crate::catalog_docs::render(&catalog, &files)?;
-    if check {
-        let current = fs::read_to_string(out).unwrap_or_default();
-        if current != rendered {
-            eprintln!(
-                "{} is out of date with {}: run `ftgo schemas docs` and commit the result",
-                out.display(),
-                dir.display()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-        out!("{} is up to date", out.display());
-        return Ok(ExitCode::SUCCESS);
-    }
-    fs::write(out, rendered).with_context(|| format!("writing {}", out.display()))?;
-    out!("wrote {}", out.display());
-    Ok(ExitCode::SUCCESS)
+    let current = fs::read_to_string(out).unwrap_or_default();
+    crate::generated::write_or_check(out, &current, &rendered, check, (dir, "ftgo schemas docs"))
 }
