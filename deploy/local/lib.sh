@@ -282,7 +282,8 @@ ensure_password() {
 ensure_kafka_tls() {
     local tls="$SECRETS_DIR/tls"
     [ -s "$tls/broker.pem" ] && [ -s "$tls/ca.pem" ] && return 0
-    require_command openssl "it makes the local CA and the broker's certificate."         "install OpenSSL's command (Debian: apt-get install openssl)."
+    require_command openssl "it makes the local CA and the broker's certificate." \
+        "install OpenSSL's command (Debian: apt-get install openssl)."
     (
         umask 077
         mkdir -p "$tls"
