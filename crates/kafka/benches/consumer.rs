@@ -69,15 +69,7 @@ async fn main() -> BenchResult<()> {
     let topic = BenchTopic::create("consumer", PARTITIONS).await?;
     topic.fill(RECORDS, 1_000, 100).await?;
 
-    // Right after a fresh `up`, the tool has twice ended with its header and no figures (its
-    // stderr now says why, if it happens again); a second try is a run of its own.
-    let baseline = match perf_tool_rate(&topic.name) {
-        Ok(rate) => rate,
-        Err(error) => {
-            eprintln!("{error}; trying once more");
-            perf_tool_rate(&topic.name)?
-        }
-    };
+    let baseline = perf_tool_rate(&topic.name)?;
     let settings = ConsumerSettings::new(&bootstrap(), "bench", &[&topic.name]);
     let ours = runner_rate(settings, RECORDS, |_| async { Ok(()) }).await?;
     println!(

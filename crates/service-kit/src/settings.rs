@@ -133,8 +133,9 @@ impl Settings {
     }
 
     /// The sources, for callers that add their own (a file, a test's values).
-    /// The defaults are the local platform's, with the service's own role (`ftgo_<service>`,
-    /// whose password is its name, as `deploy/local/postgres/setup.sql` makes it).
+    /// The defaults are the local platform's addresses. The database URL has none: it holds a
+    /// password, and no password is compiled in (`FTGO_<SERVICE>_DATABASE__URL`, which
+    /// `deploy/local/env` exports for each service, or `FTGO_DATABASE__URL`).
     pub fn figment(service: &str) -> Figment {
         Self::figment_on(service, 8080)
     }
@@ -143,7 +144,6 @@ impl Settings {
     /// [`crate::ServiceDefinition::HTTP_PORT`], so the services run side by side on one
     /// machine without settings).
     pub fn figment_on(service: &str, http_port: u16) -> Figment {
-        let role = format!("ftgo_{service}");
         Figment::new()
             .merge(Serialized::default(
                 "kafka.bootstrap_servers",
@@ -152,10 +152,6 @@ impl Settings {
             .merge(Serialized::default(
                 "schema_registry.url",
                 "http://127.0.0.1:8081/apis/ccompat/v7",
-            ))
-            .merge(Serialized::default(
-                "database.url",
-                format!("postgres://{role}:{role}@127.0.0.1:5432/ftgo"),
             ))
             .merge(Serialized::default("kafka.session_timeout_ms", 10_000))
             .merge(Serialized::default("http.host", "127.0.0.1"))
@@ -184,6 +180,15 @@ impl Settings {
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
+        if figment.find_value("database.url").is_err() {
+            return Err(SettingsError::Invalid(
+                "database.url is not set, and no password is compiled in: \
+                 FTGO_<SERVICE>_DATABASE__URL or FTGO_DATABASE__URL, \
+                 postgres://role:password@host:port/database (deploy/local/env exports the \
+                 local platform's)"
+                    .into(),
+            ));
+        }
         let settings: Settings = figment.extract().map_err(Box::new)?;
         settings.validate()?;
         Ok(settings)
@@ -240,12 +245,18 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             // The defaults, whatever the shell running the tests exports (deploy/local/env).
             jail.clear_env();
+            // No password is compiled in: without a database URL, the error names the setting.
+            let missing = Settings::load("kitchen").expect_err("no database URL");
+            assert!(
+                missing.to_string().contains("FTGO_<SERVICE>_DATABASE__URL"),
+                "{missing}"
+            );
+            jail.set_env(
+                "FTGO_DATABASE__URL",
+                "postgres://ftgo_kitchen:pw@127.0.0.1:5432/ftgo",
+            );
             let settings = Settings::load("kitchen").expect("defaults");
             assert_eq!(settings.kafka.bootstrap_servers, "127.0.0.1:9092");
-            assert_eq!(
-                settings.database.url.expose_secret(),
-                "postgres://ftgo_kitchen:ftgo_kitchen@127.0.0.1:5432/ftgo"
-            );
             assert_eq!(settings.http.port, 8080);
             assert_eq!(settings.http.host.to_string(), "127.0.0.1");
             jail.set_env("FTGO_KAFKA__BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092");
@@ -286,6 +297,7 @@ mod tests {
     fn a_bad_value_names_the_setting() {
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
+            jail.set_env("FTGO_DATABASE__URL", "postgres://o:pw@127.0.0.1:5432/ftgo");
             jail.set_env("FTGO_HTTP__PORT", "eighty");
             let error = Settings::load("order").expect_err("not a port");
             let text = error.to_string();
@@ -317,6 +329,7 @@ mod tests {
         assert_eq!(ports(&settings(65_520, 5)), [65_520, 65_530]);
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
+            jail.set_env("FTGO_DATABASE__URL", "postgres://k:pw@127.0.0.1:5432/ftgo");
             let defaults = Settings::load("kitchen").expect("defaults");
             assert_eq!(ports(&defaults.http), [8080]);
             assert_eq!(defaults.kafka.group_instance_id, None);
