@@ -8,9 +8,12 @@
 //       Prints the cluster id, node count and controller; exits 1 when the cluster does not answer.
 //   PlatformAdmin CONFIG list-topics BOOTSTRAP
 //       Prints every topic with its partition count, a line each (for status).
-//   PlatformAdmin CONFIG apply-security BOOTSTRAP PASSWORD_DIR < PLAN
+//   PlatformAdmin CONFIG apply-security BOOTSTRAP PASSWORD_DIR APPLIED_DIR < PLAN
 //       PLAN is `ftgo acls plan`: `user NAME` lines (each gets the SCRAM-SHA-512 password in
-//       PASSWORD_DIR/NAME) and `acl User:NAME RESOURCE PATTERN NAME OPERATION` lines. The
+//       PASSWORD_DIR/NAME) and `acl User:NAME RESOURCE PATTERN NAME OPERATION` lines. A
+//       credential is set only when the cluster has none for the user or the password changed
+//       since it was set (APPLIED_DIR/NAME.sha256, kept with the broker's data): setting it
+//       again draws a new salt, and a client logging in meanwhile could be refused. The
 //       cluster ends with exactly the plan's ACLs for the plan's users: missing ones are
 //       created, others of those users deleted; other principals' ACLs are left alone.
 
@@ -20,6 +23,8 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -54,7 +59,7 @@ public final class PlatformAdmin {
     public static void main(String[] args) throws Exception {
         if (args.length < 3) {
             System.err.println("usage: PlatformAdmin CONFIG health|list-topics BOOTSTRAP");
-            System.err.println("       PlatformAdmin CONFIG apply-security BOOTSTRAP PASSWORD_DIR < PLAN");
+            System.err.println("       PlatformAdmin CONFIG apply-security BOOTSTRAP PASSWORD_DIR APPLIED_DIR < PLAN");
             System.exit(2);
         }
         Properties props = new Properties();
@@ -70,11 +75,11 @@ public final class PlatformAdmin {
                 case "health" -> health(admin);
                 case "list-topics" -> listTopics(admin);
                 case "apply-security" -> {
-                    if (args.length != 4) {
-                        System.err.println("apply-security needs PASSWORD_DIR");
+                    if (args.length != 5) {
+                        System.err.println("apply-security needs PASSWORD_DIR and APPLIED_DIR");
                         yield 2;
                     }
-                    yield applySecurity(admin, Path.of(args[3]));
+                    yield applySecurity(admin, Path.of(args[3]), Path.of(args[4]));
                 }
                 default -> {
                     System.err.println("unknown subcommand " + args[1]);
@@ -106,7 +111,7 @@ public final class PlatformAdmin {
         return 0;
     }
 
-    private static int applySecurity(Admin admin, Path passwords) throws Exception {
+    private static int applySecurity(Admin admin, Path passwords, Path applied) throws Exception {
         List<String> users = new ArrayList<>();
         Set<AclBinding> wanted = new HashSet<>();
         BufferedReader plan = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
@@ -123,13 +128,30 @@ public final class PlatformAdmin {
                 return 2;
             }
         }
+        Set<String> known = new HashSet<>(
+            admin.describeUserScramCredentials().users().get(TIMEOUT_SECONDS, TimeUnit.SECONDS));
+        Files.createDirectories(applied);
         List<UserScramCredentialAlteration> credentials = new ArrayList<>();
+        Map<Path, String> digests = new TreeMap<>();
         for (String user : users) {
             String password = Files.readString(passwords.resolve(user), StandardCharsets.UTF_8).strip();
-            credentials.add(new UserScramCredentialUpsertion(user,
-                new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), password));
+            String digest = HexFormat.of().formatHex(
+                MessageDigest.getInstance("SHA-256").digest(password.getBytes(StandardCharsets.UTF_8)));
+            Path record = applied.resolve(user + ".sha256");
+            boolean current = known.contains(user) && Files.exists(record)
+                && Files.readString(record, StandardCharsets.UTF_8).strip().equals(digest);
+            if (!current) {
+                credentials.add(new UserScramCredentialUpsertion(user,
+                    new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), password));
+                digests.put(record, digest);
+            }
         }
-        admin.alterUserScramCredentials(credentials).all().get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        if (!credentials.isEmpty()) {
+            admin.alterUserScramCredentials(credentials).all().get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        }
+        for (Map.Entry<Path, String> entry : digests.entrySet()) {
+            Files.writeString(entry.getKey(), entry.getValue() + "\n", StandardCharsets.UTF_8);
+        }
 
         Set<String> principals = new HashSet<>();
         users.forEach(user -> principals.add("User:" + user));
@@ -148,8 +170,9 @@ public final class PlatformAdmin {
         if (!delete.isEmpty()) {
             admin.deleteAcls(delete).all().get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
         }
-        System.out.printf("%d principals' passwords set; ACLs: %d created, %d deleted, %d kept%n",
-            users.size(), create.size(), delete.size(), wanted.size() - create.size());
+        System.out.printf("passwords: %d set, %d unchanged; ACLs: %d created, %d deleted, %d kept%n",
+            credentials.size(), users.size() - credentials.size(),
+            create.size(), delete.size(), wanted.size() - create.size());
         return 0;
     }
 }
