@@ -12,7 +12,7 @@
 //       PLAN is `ftgo acls plan`: `user NAME` lines (each gets the SCRAM-SHA-512 password in
 //       PASSWORD_DIR/NAME) and `acl User:NAME RESOURCE PATTERN NAME OPERATION` lines. A
 //       credential is set only when the cluster has none for the user or the password changed
-//       since it was set (APPLIED_DIR/NAME.sha256, kept with the broker's data): setting it
+//       since it was set (APPLIED_DIR/NAME.sha256, kept beside the broker's storage): setting it
 //       again draws a new salt, and a client logging in meanwhile could be refused. The
 //       cluster ends with exactly the plan's ACLs for the plan's users: missing ones are
 //       created, others of those users deleted; other principals' ACLs are left alone.
