@@ -133,16 +133,7 @@ impl Relaying {
                 let task = tokio::spawn(async move {
                     relay.run(until).await.expect("the tailing relay failed");
                 });
-                wait_until("the relay streams", || async {
-                    Ok(sqlx::query_scalar::<_, bool>(
-                        "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots
-                         WHERE slot_name = $1",
-                    )
-                    .bind(&settings.slot)
-                    .fetch_one(&pool)
-                    .await?)
-                })
-                .await?;
+                database.wait_until_streaming(&settings.slot).await?;
                 (task, Some(settings))
             }
         };

@@ -50,16 +50,7 @@ async fn start(database: &TestDatabase, settings: &TailingSettings) -> Result<Ru
         async move { relay.run(stop.cancelled_owned()).await }
     });
     // Streaming: the relay first publishes what the table holds, then reads the slot.
-    test_support::wait_until("the relay streams", || async {
-        Ok(sqlx::query_scalar::<_, bool>(
-            "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots
-             WHERE slot_name = $1",
-        )
-        .bind(&settings.slot)
-        .fetch_one(database.pool())
-        .await?)
-    })
-    .await?;
+    database.wait_until_streaming(&settings.slot).await?;
     Ok(Running { stop, task })
 }
 

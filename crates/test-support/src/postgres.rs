@@ -56,6 +56,23 @@ impl TestDatabase {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Waits until a replication connection streams `slot`. (The slot's `active` flag alone
+    /// is also set while `pg_create_logical_replication_slot` waits for running transactions,
+    /// before the relay has read the table: a test writing then races the relay's start.)
+    pub async fn wait_until_streaming(&self, slot: &str) -> Result<()> {
+        crate::wait_until(&format!("a relay streams slot {slot}"), || async {
+            Ok(sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT FROM pg_replication_slots s
+                                JOIN pg_stat_replication r ON r.pid = s.active_pid
+                                WHERE s.slot_name = $1)",
+            )
+            .bind(slot)
+            .fetch_one(&self.pool)
+            .await?)
+        })
+        .await
+    }
 }
 
 /// Replication slots keep a database from being dropped: their streams are ended and they are
