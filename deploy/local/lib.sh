@@ -324,16 +324,17 @@ write_kafka_client_properties() {
     (umask 077 && kafka_client_properties "$1" >"$SECRETS_DIR/kafka/$1.properties")
 }
 
-# use_kafka_user USER: from here on, this shell's Rust clients connect as USER
-# (FTGO_KAFKA__CONFIG__SASL_*, read by kafka::client_config).
-use_kafka_user() {
+# use_principal USER: from here on, this shell's Rust clients connect as USER, to Kafka and to
+# the schema registry alike (one password per principal: SECRETS_DIR/kafka/USER).
+use_principal() {
     export FTGO_KAFKA__CONFIG__SASL_USERNAME="$1" FTGO_KAFKA__CONFIG__SASL_PASSWORD_FILE="$SECRETS_DIR/kafka/$1"
+    export FTGO_SCHEMA_REGISTRY__USERNAME="$1" FTGO_SCHEMA_REGISTRY__PASSWORD_FILE="$SECRETS_DIR/kafka/$1"
 }
 
-# as_kafka_user USER COMMAND...: COMMAND (a function too) as USER, in a subshell.
-as_kafka_user() {
+# as_principal USER COMMAND...: COMMAND (a function too) as USER, in a subshell.
+as_principal() {
     (
-        use_kafka_user "$1"
+        use_principal "$1"
         shift
         "$@"
     )
@@ -380,7 +381,15 @@ pg_superuser_psql() {
 
 REGISTRY_BASE_URL="http://127.0.0.1:$FTGO_REGISTRY_PORT"
 
+# registry_curl CURL_ARGS...: curl as the shell's registry principal (FTGO_SCHEMA_REGISTRY__
+# USERNAME and PASSWORD_FILE, deploy/local/env), the credentials read from stdin, not argv.
+registry_curl() {
+    local password=""
+    [ -n "${FTGO_SCHEMA_REGISTRY__PASSWORD_FILE:-}" ] && password="$(cat "$FTGO_SCHEMA_REGISTRY__PASSWORD_FILE")"
+    printf 'user = "%s:%s"\n' "${FTGO_SCHEMA_REGISTRY__USERNAME:-}" "$password" | curl -K - "$@"
+}
+
 registry_ready() {
     curl -fsS -m 2 "$REGISTRY_BASE_URL/health/ready" >/dev/null 2>&1 &&
-        curl -fsS -m 2 "$FTGO_SCHEMA_REGISTRY__URL/subjects" >/dev/null 2>&1
+        registry_curl -fsS -m 2 "$FTGO_SCHEMA_REGISTRY__URL/subjects" >/dev/null 2>&1
 }

@@ -109,16 +109,47 @@ host    all          all         ::1/128        scram-sha-256
 HBA
 }
 
-# registry_environment: exports Apicurio Registry's settings. Storage: the `apicurio` database
-# of our PostgreSQL, so schemas and their ids survive restarts. Deletion is enabled so
-# operators (and tests) can remove subjects as with Confluent's registry.
+# registry_environment [AUTH_FILE]: exports Apicurio Registry's settings. Storage: the
+# `apicurio` database of our PostgreSQL, so schemas and their ids survive restarts. With
+# AUTH_FILE (registry_auth_properties' output), every call authenticates and the core API's
+# deletions are off; subjects can still be deleted through the Confluent API by the roles that
+# may write (the registry ignores those switches there: docs/security.md). Without it, the
+# registry is open: the compose stack's, until it is secured.
 registry_environment() {
     export QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_PORT="$FTGO_REGISTRY_PORT"
     export APICURIO_STORAGE_KIND=sql APICURIO_STORAGE_SQL_KIND=postgresql
     export APICURIO_DATASOURCE_URL="jdbc:postgresql://127.0.0.1:$FTGO_POSTGRES_PORT/apicurio"
     export APICURIO_DATASOURCE_USERNAME=apicurio APICURIO_DATASOURCE_PASSWORD=apicurio
-    export APICURIO_REST_DELETION_ARTIFACT_ENABLED=true
-    export APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=true
-    export APICURIO_REST_DELETION_GROUP_ENABLED=true
+    local deletion=true
+    if [ -n "${1:-}" ]; then
+        export QUARKUS_CONFIG_LOCATIONS="file:$1"
+        deletion=false
+    fi
+    export APICURIO_REST_DELETION_ARTIFACT_ENABLED=$deletion
+    export APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=$deletion
+    export APICURIO_REST_DELETION_GROUP_ENABLED=$deletion
     export QUARKUS_LOG_CONSOLE_JSON=false
+}
+
+# registry_auth_properties SECRETS_DIR < PLAN: Apicurio Registry's authentication (Quarkus'
+# configuration): HTTP basic against users embedded in it, a user per `registry NAME ROLE` line
+# of `ftgo acls plan` with the password in SECRETS_DIR/kafka/NAME (a principal has one password,
+# for Kafka and the registry alike), and role-based authorization with no anonymous access.
+registry_auth_properties() {
+    local secrets="$1" word user role
+    cat <<'PROPERTIES'
+quarkus.http.auth.basic=true
+quarkus.oidc.tenant-enabled=false
+quarkus.security.users.embedded.enabled=true
+quarkus.security.users.embedded.plain-text=true
+apicurio.auth.enabled=true
+apicurio.auth.role-based-authorization=true
+apicurio.auth.role-source=token
+apicurio.auth.anonymous-read-access.enabled=false
+PROPERTIES
+    while read -r word user role; do
+        [ "$word" = registry ] || continue
+        printf 'quarkus.security.users.embedded.users.%s=%s\n' "$user" "$(cat "$secrets/kafka/$user")"
+        printf 'quarkus.security.users.embedded.roles.%s=%s\n' "$user" "$role"
+    done
 }

@@ -32,8 +32,22 @@ def plain(value):
     return value
 
 
+def registry_settings():
+    """The registry as the Rust clients reach it: FTGO_SCHEMA_REGISTRY__URL, and the principal
+    of FTGO_SCHEMA_REGISTRY__USERNAME with FTGO_SCHEMA_REGISTRY__PASSWORD(_FILE), if set."""
+    settings = {"url": os.environ["FTGO_SCHEMA_REGISTRY__URL"]}
+    user = os.environ.get("FTGO_SCHEMA_REGISTRY__USERNAME")
+    if user:
+        password = os.environ.get("FTGO_SCHEMA_REGISTRY__PASSWORD")
+        if password is None:
+            with open(os.environ["FTGO_SCHEMA_REGISTRY__PASSWORD_FILE"]) as f:
+                password = f.read().rstrip("\n")
+        settings["basic.auth.user.info"] = f"{user}:{password}"
+    return settings
+
+
 def main():
-    client = SchemaRegistryClient({"url": os.environ["FTGO_SCHEMA_REGISTRY__URL"]})
+    client = SchemaRegistryClient(registry_settings())
     command, topic = sys.argv[1], sys.argv[2]
     context = SerializationContext(topic, MessageField.VALUE)
     if command == "encode":

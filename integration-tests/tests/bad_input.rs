@@ -46,11 +46,11 @@ async fn bad_input_is_dead_lettered_with_its_reason_while_good_records_flow() ->
     let probe_text = probe_schema(topic.name(), "Probe");
     let other_text = probe_schema(elsewhere.name(), "Other");
     let codec = Arc::new(Codec::new(
-        &platform.schema_registry_url,
+        &platform.registry()?.registering(),
         [(topic.name(), probe_text.as_str())],
     )?);
     let other_codec = Codec::new(
-        &platform.schema_registry_url,
+        &platform.registry()?.registering(),
         [(elsewhere.name(), other_text.as_str())],
     )?;
 

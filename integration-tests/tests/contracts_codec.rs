@@ -7,14 +7,12 @@ use apache_avro::Schema;
 use apache_avro::schema::ResolvedSchema;
 use apache_avro::types::Value;
 use contracts::order::commands::CreateOrder;
-use contracts::{Codec, Contract, DecodeError, for_each_contract};
+use contracts::{Codec, Contract, DecodeError, RegistryAccess, for_each_contract};
 use test_support::{Platform, TestTopic};
 use uuid::Uuid;
 
 fn codec() -> Result<Codec> {
-    Ok(Codec::for_catalog(
-        &Platform::from_env().schema_registry_url,
-    )?)
+    Ok(Codec::for_catalog(&Platform::from_env().registry()?)?)
 }
 
 /// A valid value of `schema` with every field filled (the non-null branch of each union, two
@@ -147,8 +145,8 @@ const V2: &str = r#"{"type": "record", "name": "Evolving", "namespace": "ftgo.te
 async fn a_compatible_evolution_decodes_both_ways() -> Result<()> {
     let platform = Platform::from_env();
     let topic = TestTopic::create("evolve", 1).await?;
-    let v1 = Codec::new(&platform.schema_registry_url, [(topic.name(), V1)])?;
-    let v2 = Codec::new(&platform.schema_registry_url, [(topic.name(), V2)])?;
+    let v1 = Codec::new(&platform.registry()?.registering(), [(topic.name(), V1)])?;
+    let v2 = Codec::new(&platform.registry()?.registering(), [(topic.name(), V2)])?;
     let id = Uuid::new_v4();
 
     let from_v1 = v1
@@ -245,8 +243,8 @@ impl Contract for EvolvingV2 {
 async fn typed_decoding_resolves_an_older_and_a_newer_writer() -> Result<()> {
     let platform = Platform::from_env();
     let topic = TestTopic::create("evolve_typed", 1).await?;
-    let v1 = Codec::new(&platform.schema_registry_url, [(topic.name(), V1)])?;
-    let v2 = Codec::new(&platform.schema_registry_url, [(topic.name(), V2)])?;
+    let v1 = Codec::new(&platform.registry()?.registering(), [(topic.name(), V1)])?;
+    let v2 = Codec::new(&platform.registry()?.registering(), [(topic.name(), V2)])?;
     let id = Uuid::new_v4();
     let old = EvolvingV1 {
         id,
@@ -398,7 +396,9 @@ async fn a_body_that_does_not_fit_the_writers_schema_is_invalid_content() -> Res
 async fn an_unreachable_registry_is_transient() -> Result<()> {
     let (_, bytes) = create_order_bytes(&codec()?).await?;
     // Nothing listens on port 9 (discard) on this machine's loopback.
-    let offline = Codec::for_catalog("http://127.0.0.1:9/apis/ccompat/v7")?;
+    let offline = Codec::for_catalog(&RegistryAccess::anonymous(
+        "http://127.0.0.1:9/apis/ccompat/v7",
+    ))?;
     let error = offline
         .decode_value(CreateOrder::TOPIC, &bytes)
         .await

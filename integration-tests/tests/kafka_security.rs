@@ -21,10 +21,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A service's password, as deploy/local/up made it.
 fn password(user: &str) -> Result<String> {
-    let dir = std::env::var("FTGO_STATE_DIR").context("FTGO_STATE_DIR (. deploy/local/env)")?;
-    let path = format!("{dir}/secrets/kafka/{user}");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    Ok(text.trim().to_owned())
+    Platform::from_env().password(user)
 }
 
 /// The environment's client settings, as `user` with `password`.

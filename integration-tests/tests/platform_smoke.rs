@@ -11,7 +11,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
-use schema_registry_converter::async_impl::schema_registry::{SrSettings, get_schema_by_subject};
+use schema_registry_converter::async_impl::schema_registry::get_schema_by_subject;
 use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
@@ -134,7 +134,7 @@ async fn registry_round_trips_a_confluent_framed_avro_value_through_kafka() -> R
         "unexpected subject name"
     );
 
-    let settings = SrSettings::new(platform.schema_registry_url.clone());
+    let settings = platform.registry()?.converter_settings()?;
     let encoder = AvroEncoder::new(settings.clone());
     let order_id = Uuid::new_v4();
     let value = Value::Record(vec![

@@ -69,7 +69,7 @@ fn unhex(text: &str) -> Result<Vec<u8>> {
 
 #[tokio::test]
 async fn bytes_written_in_rust_decode_with_confluents_python_deserializer() -> Result<()> {
-    let codec = Codec::for_catalog(&Platform::from_env().schema_registry_url)?;
+    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
     let order = CreateOrder {
         order_id: Uuid::new_v4(),
         consumer_id: Uuid::new_v4(),
@@ -116,7 +116,7 @@ async fn bytes_written_in_rust_decode_with_confluents_python_deserializer() -> R
 
 #[tokio::test]
 async fn bytes_written_by_confluents_python_serializer_decode_in_rust() -> Result<()> {
-    let codec = Codec::for_catalog(&Platform::from_env().schema_registry_url)?;
+    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
     let order_id = Uuid::new_v4();
     let value = json!({
         "orderId": order_id.to_string(),

@@ -18,11 +18,18 @@ fn load(dir: &Path) -> Result<AccessPlan> {
     AccessPlan::of(&catalog).map_err(|e| anyhow!(e))
 }
 
-/// Prints a `user` line per principal with a password, then an `acl` line per ACL.
+/// Prints a `user` line per principal with a password, a `registry <user> <role>` line per
+/// principal (its schema registry role), then an `acl` line per ACL.
 pub fn plan(dir: &Path) -> Result<ExitCode> {
     let plan = load(dir)?;
     for user in &plan.users {
         out!("user {user}");
+    }
+    for user in &plan.users {
+        out!(
+            "registry {user} {}",
+            contracts::access::RegistryRole::of(user).apicurio_role()
+        );
     }
     for acl in &plan.acls {
         out!("acl {acl}");

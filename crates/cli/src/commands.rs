@@ -386,7 +386,7 @@ async fn run_schemas(
     dir: &std::path::Path,
     url: &str,
 ) -> Result<ExitCode> {
-    let registry = registry::Registry::new(url);
+    let registry = registry::Registry::new(url)?;
     match command {
         SchemasCommand::Register => schemas::register(dir, &registry).await,
         SchemasCommand::Check => schemas::check(dir, &registry).await,

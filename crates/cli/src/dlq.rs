@@ -179,7 +179,7 @@ pub async fn show(
 }
 
 async fn decode_json(registry: &str, topic: &str, payload: &[u8]) -> Result<String> {
-    let codec = Codec::for_catalog(registry)?;
+    let codec = Codec::for_catalog(&contracts::RegistryAccess::from_env(registry)?)?;
     let decoded = codec.decode_value(topic, payload).await?;
     let json = serde_json::Value::try_from(decoded.value)?;
     Ok(serde_json::to_string_pretty(&json)?)

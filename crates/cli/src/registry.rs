@@ -13,6 +13,7 @@ const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 #[derive(Debug, Clone)]
 pub struct Registry {
     base: String,
+    access: contracts::RegistryAccess,
     http: reqwest::Client,
 }
 
@@ -30,11 +31,15 @@ struct ErrorBody {
 }
 
 impl Registry {
-    pub fn new(base: &str) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
-        }
+    /// The registry at `base`, as the environment's `FTGO_SCHEMA_REGISTRY__*` variables say
+    /// (the principal, the CA: [`contracts::RegistryAccess`]).
+    pub fn new(base: &str) -> Result<Self> {
+        let access = contracts::RegistryAccess::from_env(base)?;
+        Ok(Self {
+            base: access.url().to_owned(),
+            http: access.http_client()?,
+            access,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -46,7 +51,8 @@ impl Registry {
         request: reqwest::RequestBuilder,
         what: &str,
     ) -> Result<reqwest::Response> {
-        request
+        self.access
+            .authorize(request)
             .header("Content-Type", CONTENT_TYPE)
             .send()
             .await

@@ -156,7 +156,7 @@ impl Sender {
         probe_kafka(bootstrap)?;
         Ok(Self {
             publisher: KafkaPublisher::new(bootstrap, "ftgo-cli")?,
-            codec: Codec::for_catalog(registry)?,
+            codec: Codec::for_catalog(&contracts::RegistryAccess::from_env(registry)?)?,
             registry: registry.to_owned(),
         })
     }
@@ -167,6 +167,7 @@ impl Sender {
 
     fn encode_error(&self, error: EncodeError) -> anyhow::Error {
         match error {
+            EncodeError::NotRegistered { .. } => error.into(),
             EncodeError::Registry { .. } => anyhow::Error::new(error).context(format!(
                 "the schema registry at {} did not take the schema (is it up? deploy/local/status; start it: deploy/local/up)",
                 self.registry

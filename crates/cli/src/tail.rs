@@ -63,7 +63,10 @@ pub async fn tail(bootstrap: &str, registry: &str, options: &Options) -> Result<
             options.topic
         )
     })?;
-    let codec = Codec::new(registry, std::iter::empty())?;
+    let codec = Codec::new(
+        &contracts::RegistryAccess::from_env(registry)?,
+        std::iter::empty(),
+    )?;
     let mut shown = 0;
     let mut last_record = Instant::now();
     loop {

@@ -99,7 +99,7 @@ async fn order_create_publishes_a_valid_create_order() -> Result<()> {
     let record = record_at(&topic, partition, offset)?;
     ensure!(record.message.key.as_deref() == Some(order_id.as_str()));
     ensure!(record.message.headers.get(header::TYPE) == Some("ftgo.order.commands.CreateOrder"));
-    let codec = Codec::for_catalog(&Platform::from_env().schema_registry_url)?;
+    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
     let order: CreateOrder = codec.decode(&topic, &record.message.payload).await?;
     ensure!(order.order_id.to_string() == order_id);
     ensure!(order.consumer_id.to_string() == consumer);

@@ -93,7 +93,7 @@ async fn seed_asks_for_the_demo_data_once() -> Result<()> {
     }
 
     let ids = ids()?;
-    let codec = Codec::for_catalog(&Platform::from_env().schema_registry_url)?;
+    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
     for (name, id) in &ids {
         let (commands, command, events, event) = if name.starts_with("RESTAURANT_") {
             (

@@ -50,7 +50,7 @@ async fn send_publishes_json_with_the_project_s_headers() -> Result<()> {
         "{headers:?}"
     );
     ensure!(headers.get(header::REPLY_TO).is_none());
-    let codec = Codec::for_catalog(&Platform::from_env().schema_registry_url)?;
+    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
     let cancel: CancelOrder = codec.decode(&topic, &record.message.payload).await?;
     ensure!(cancel.order_id.to_string() == order_id);
     ensure!(cancel.reason.as_deref() == Some("changed my mind"));
@@ -82,7 +82,7 @@ async fn send_builds_records_with_set_and_asks_for_replies() -> Result<()> {
     let headers = &record.message.headers;
     ensure!(headers.get(header::REPLY_TO) == Some("ftgo.order.replies"));
     ensure!(headers.get(header::CORRELATION_ID) == Some(id.as_str()));
-    let codec = Codec::for_catalog(&Platform::from_env().schema_registry_url)?;
+    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
     let rejected: OrderRejected = codec.decode(&topic, &record.message.payload).await?;
     ensure!(rejected.order_id.to_string() == order_id);
     ensure!(rejected.reason == OrderRejectionReason::CardAuthorizationFailed);

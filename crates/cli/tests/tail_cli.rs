@@ -24,7 +24,7 @@ async fn tail_shows_keys_positions_types_and_decoded_values_with_filters() -> Re
     let topic = TestTopic::create("tail", 2).await?;
     let text = schema(topic.name());
     let codec = Codec::new(
-        &platform.schema_registry_url,
+        &platform.registry()?.registering(),
         [(topic.name(), text.as_str())],
     )?;
     let record_type = format!("{}.Shipped", topic.name());

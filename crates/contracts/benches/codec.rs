@@ -147,7 +147,7 @@ where
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let registry = std::env::var("FTGO_SCHEMA_REGISTRY__URL")
         .unwrap_or_else(|_| "http://127.0.0.1:8081/apis/ccompat/v7".to_owned());
-    let codec = Codec::for_catalog(&registry)?;
+    let codec = Codec::for_catalog(&contracts::RegistryAccess::from_env(&registry)?)?;
     println!("codec benchmark: Confluent-framed Avro (schemas cached) vs serde_json, same structs");
     println!(
         "median of {ROUNDS} rounds of ~{} ms each; ns per message",

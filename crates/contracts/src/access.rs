@@ -100,6 +100,45 @@ pub fn service_user(name: &str) -> String {
     format!("ftgo-{name}")
 }
 
+/// What a principal may do in the schema registry: Apicurio Registry's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RegistryRole {
+    /// Everything, the registry's settings included: provisioning (`ftgo schemas register`).
+    Admin,
+    /// Read, register and delete schemas: the test suite, which writes schemas of its own.
+    Developer,
+    /// Read and look up schemas: every service and the CLI. They never register.
+    ReadOnly,
+}
+
+impl RegistryRole {
+    /// The role of `user`.
+    pub fn of(user: &str) -> Self {
+        match user {
+            ADMIN_USER => Self::Admin,
+            TEST_USER => Self::Developer,
+            _ => Self::ReadOnly,
+        }
+    }
+
+    /// The registry's name of the role.
+    pub fn apicurio_role(self) -> &'static str {
+        match self {
+            Self::Admin => "sr-admin",
+            Self::Developer => "sr-developer",
+            Self::ReadOnly => "sr-readonly",
+        }
+    }
+
+    fn meaning(self) -> &'static str {
+        match self {
+            Self::Admin => "everything: registers schemas, sets compatibility",
+            Self::Developer => "reads, registers and deletes subjects",
+            Self::ReadOnly => "reads and looks schemas up; never registers",
+        }
+    }
+}
+
 /// Who a catalog producer or consumer is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Party {
@@ -281,6 +320,18 @@ impl AccessPlan {
             (BROKER_USER, "the broker itself"),
         ] {
             out.push_str(&format!("| `User:{user}` | super user: {why} | | | | |\n"));
+        }
+        out.push_str(
+            "\nIn the schema registry (the same principals and passwords, HTTP basic):\n\n\
+             | principal | registry role | may |\n|---|---|---|\n",
+        );
+        for user in &self.users {
+            let role = RegistryRole::of(user);
+            out.push_str(&format!(
+                "| `{user}` | `{}` | {} |\n",
+                role.apicurio_role(),
+                role.meaning()
+            ));
         }
         out
     }

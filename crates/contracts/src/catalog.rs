@@ -69,6 +69,26 @@ pub fn topics_keyed_by(key_field: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// The (channel, record) pairs that `service` (`kitchen`) produces, as the catalog's producers
+/// say (a record's own producer, else its channel's).
+pub fn produced_by(
+    service: &str,
+) -> impl Iterator<Item = (&'static ChannelInfo, &'static RecordInfo)> + '_ {
+    let is_service = move |party: &str| {
+        party
+            .strip_prefix(service)
+            .and_then(|rest| rest.strip_prefix(" service"))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    };
+    records().filter(move |(channel, record)| {
+        if record.producer.is_empty() {
+            channel.producers.iter().any(|p| is_service(p))
+        } else {
+            is_service(record.producer)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -83,5 +103,42 @@ mod tests {
             assert!(topics.contains(&topic), "{topic} missing from {topics:?}");
         }
         assert!(!topics.contains(&"ftgo.restaurant.events"));
+    }
+
+    #[test]
+    fn a_service_produces_its_events_and_replies_only() {
+        let kitchen: Vec<_> = super::produced_by("kitchen")
+            .map(|(_, r)| r.full_name)
+            .collect();
+        for produced in [
+            "ftgo.ticket.events.TicketCreated",
+            "ftgo.order.replies.CreateTicketSucceeded",
+        ] {
+            assert!(
+                kitchen.contains(&produced),
+                "{produced} missing: {kitchen:?}"
+            );
+        }
+        assert!(
+            !kitchen
+                .iter()
+                .any(|name| name.starts_with("ftgo.order.events."))
+        );
+        let order: Vec<_> = super::produced_by("order")
+            .map(|(_, r)| r.full_name)
+            .collect();
+        assert!(
+            order.contains(&"ftgo.kitchen.commands.CreateTicket"),
+            "{order:?}"
+        );
+        assert!(
+            !order.contains(&"ftgo.kitchen.commands.AcceptTicket"),
+            "clients send it"
+        );
+        assert_eq!(
+            super::produced_by("ord").count(),
+            0,
+            "a name is matched whole"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Avro in the Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro binary),
 //! through the schema registry, subjects named by TopicRecordNameStrategy.
 //!
-//! Encoding registers (or finds) the writer's schema under `<topic>-<full name>`. Decoding
+//! Encoding looks the writer's schema up under `<topic>-<full name>` (or, when the
+//! [`RegistryAccess`] says so, registers it if the subject lacks it). Decoding
 //! reads the schema id from the frame, fetches the writer's schema by id (cached), checks that
 //! the record may appear on the topic, and resolves the writer's schema against ours, so
 //! records written by an older or a newer compatible version decode: fields we lack are
@@ -9,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
@@ -23,9 +23,7 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 
-use crate::{Contract, catalog};
-
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::{Contract, RegistryAccess, catalog};
 
 /// Why a record could not be decoded. Every variant but [`DecodeError::RegistryUnavailable`]
 /// is permanent: retrying the same bytes cannot succeed, so the record belongs in the
@@ -76,10 +74,17 @@ impl DecodeError {
 /// Why a message could not be encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
-    /// The registry refused the schema (incompatible with the subject's versions) or could not
-    /// be reached; the text says which.
+    /// The registry refused the schema (incompatible with the subject's versions), refused
+    /// this principal, or could not be reached; the text says which.
     #[error("registering {subject}: {detail}")]
     Registry { subject: String, detail: String },
+    /// The subject lacks this schema and this codec does not register (a service: schemas are
+    /// registered by the deployment step).
+    #[error(
+        "schema of {subject} is not registered: register the catalog's schemas first \
+         (ftgo schemas register, the deployment step; services only look them up)"
+    )]
+    NotRegistered { subject: String },
     /// The value does not fit the schema.
     #[error("{record} does not fit its schema: {detail}")]
     InvalidValue { record: String, detail: String },
@@ -189,6 +194,8 @@ impl KnownRecord {
 /// subject and readers by schema id, so after the first message of a kind no registry call is
 /// made and no schema is walked again.
 pub struct Codec {
+    access: RegistryAccess,
+    http: reqwest::Client,
     settings: SrSettings,
     encoder: AvroEncoder,
     decoder: AvroDecoder,
@@ -209,17 +216,16 @@ impl std::fmt::Debug for Codec {
 }
 
 impl Codec {
-    /// A codec for every record of the catalog (`schemas/`), on the registry at `registry_url`
-    /// (the Confluent API's base URL).
-    pub fn for_catalog(registry_url: &str) -> Result<Self, SetupError> {
+    /// A codec for every record of the catalog (`schemas/`), on `registry`.
+    pub fn for_catalog(registry: &RegistryAccess) -> Result<Self, SetupError> {
         let records = catalog::records().map(|(channel, record)| (channel.topic, record.schema));
-        Self::new(registry_url, records)
+        Self::new(registry, records)
     }
 
     /// A codec for the given `(topic, schema text)` records only: tests and tools use it for
     /// schemas outside the catalog (an older or newer version of a record, say).
     pub fn new<'a>(
-        registry_url: &str,
+        registry: &RegistryAccess,
         records: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, SetupError> {
         let mut known = HashMap::new();
@@ -246,11 +252,10 @@ impl Codec {
                 },
             );
         }
-        let settings = SrSettings::new_builder(registry_url.to_owned())
-            .set_timeout(REGISTRY_TIMEOUT)
-            .build()
-            .map_err(|e| SetupError::Registry(describe(&e)))?;
+        let settings = registry.converter_settings()?;
         Ok(Self {
+            access: registry.clone(),
+            http: registry.http_client()?,
             encoder: AvroEncoder::new(settings.clone()),
             decoder: AvroDecoder::new(settings.clone()),
             settings,
@@ -265,8 +270,9 @@ impl Codec {
         &self.settings
     }
 
-    /// Encodes a message of the catalog to Confluent-framed bytes, registering its schema under
-    /// `<topic>-<full name>` if the registry does not have it yet.
+    /// Encodes a message of the catalog to Confluent-framed bytes, with the id of its schema
+    /// under `<topic>-<full name>` (registered first if the registry lacks it and this codec
+    /// registers).
     pub async fn encode<T: Contract>(&self, message: &T) -> Result<Vec<u8>, EncodeError> {
         let invalid = |detail: String| EncodeError::InvalidValue {
             record: T::FULL_NAME.to_owned(),
@@ -281,6 +287,20 @@ impl Codec {
             .write_ser(&mut bytes, message)
             .map_err(|e| invalid(e.to_string()))?;
         Ok(bytes)
+    }
+
+    /// Asks the registry for the ids of the given `(topic, full name)` records' schemas now
+    /// (a service, for what it produces): a schema not registered is found at start, not at the
+    /// first message, and no message waits on the registry after.
+    pub async fn prepare<'a>(
+        &self,
+        records: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), EncodeError> {
+        for (topic, full_name) in records {
+            let known = self.known(topic, full_name)?;
+            self.frame(topic, full_name, known).await?;
+        }
+        Ok(())
     }
 
     /// Encodes an Avro value of a known record of `topic` to Confluent-framed bytes.
@@ -319,7 +339,7 @@ impl Codec {
     }
 
     /// The 5-byte Confluent header for our schema of the record: magic byte 0 and the id the
-    /// registry gives it (registering it on first use, then from the cache).
+    /// registry gives it (asked on first use, then from the cache).
     async fn frame(
         &self,
         topic: &str,
@@ -331,33 +351,96 @@ impl Codec {
         let id = match cached {
             Some(id) => id,
             None => {
-                let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
-                    topic.to_owned(),
-                    SuppliedSchema::new(
-                        Some(full_name.to_owned()),
-                        SchemaType::Avro,
-                        known.text.clone(),
-                    ),
-                );
-                let subject = crate::subject(topic, full_name);
-                let registered = self
-                    .encoder
-                    .get_schema_and_id(&subject, strategy)
-                    .await
-                    .map_err(|e| EncodeError::Registry {
-                        subject,
-                        detail: describe(&e),
-                    })?;
+                let id = if self.access.registers() {
+                    self.register(topic, full_name, known).await?
+                } else {
+                    self.look_up(topic, full_name, known).await?
+                };
                 if let Ok(mut ids) = self.ids.write() {
-                    ids.insert(key, registered.id);
+                    ids.insert(key, id);
                 }
-                registered.id
+                id
             }
         };
         let mut bytes = Vec::with_capacity(256);
         bytes.push(0);
         bytes.extend_from_slice(&id.to_be_bytes());
         Ok(bytes)
+    }
+
+    /// Registers our schema of the record under its subject (the registry answers the id of
+    /// the version it already has, if any).
+    async fn register(
+        &self,
+        topic: &str,
+        full_name: &str,
+        known: &KnownRecord,
+    ) -> Result<u32, EncodeError> {
+        let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
+            topic.to_owned(),
+            SuppliedSchema::new(
+                Some(full_name.to_owned()),
+                SchemaType::Avro,
+                known.text.clone(),
+            ),
+        );
+        let subject = crate::subject(topic, full_name);
+        let registered = self
+            .encoder
+            .get_schema_and_id(&subject, strategy)
+            .await
+            .map_err(|e| EncodeError::Registry {
+                subject,
+                detail: describe(&e),
+            })?;
+        Ok(registered.id)
+    }
+
+    /// The id of our schema of the record under its subject, without registering: the
+    /// Confluent API's lookup (`POST /subjects/<subject>`), a read.
+    async fn look_up(
+        &self,
+        topic: &str,
+        full_name: &str,
+        known: &KnownRecord,
+    ) -> Result<u32, EncodeError> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            id: u32,
+        }
+        let subject = crate::subject(topic, full_name);
+        let failed = |detail: String| EncodeError::Registry {
+            subject: subject.clone(),
+            detail,
+        };
+        let request = self
+            .http
+            .post(format!(
+                "{}/subjects/{}",
+                self.access.url(),
+                subject.replace('/', "%2F")
+            ))
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .json(&serde_json::json!({ "schema": known.text, "schemaType": "AVRO" }));
+        let response = self
+            .access
+            .authorize(request)
+            .send()
+            .await
+            .map_err(|e| failed(format!("the registry did not answer: {e}")))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(EncodeError::NotRegistered { subject });
+        }
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(failed(format!("the registry answered {status}: {body}")));
+        }
+        let found: Found = response
+            .json()
+            .await
+            .map_err(|e| failed(format!("unreadable answer: {e}")))?;
+        Ok(found.id)
     }
 
     /// Decodes Confluent-framed bytes read from `topic` into the record type `T`.
@@ -533,7 +616,7 @@ fn all_read(body: &[u8]) -> Result<(), String> {
     }
 }
 
-fn describe(error: &SRCError) -> String {
+pub(crate) fn describe(error: &SRCError) -> String {
     match &error.cause {
         Some(cause) => format!("{}: {cause}", error.error),
         None => error.error.clone(),

@@ -23,8 +23,10 @@ pub mod access;
 pub mod catalog;
 pub mod catalog_file;
 mod codec;
+mod registry;
 
 pub use codec::{Codec, DecodeError, Decoded, EncodeError, SetupError};
+pub use registry::{REGISTRY_PREFIX, RegistryAccess};
 
 /// An amount in a currency's minor unit (cents for USD), as every message carries it: the
 /// services' one money type. Each record's own `Money` converts into it and back (`From`).

@@ -124,10 +124,13 @@ async fn append(tx: &mut PgConnection, topic: &str, message: &Message) -> Result
         .map_err(HandlerError::transient)
 }
 
-/// An unreachable registry is worth retrying; a record that does not encode is a bug.
+/// An unreachable registry, or a schema the deployment step has not registered yet, is worth
+/// retrying (the message waits); a record that does not encode is a bug.
 fn encode_failure(error: EncodeError) -> HandlerError {
     match error {
-        EncodeError::Registry { .. } => HandlerError::transient(error),
+        EncodeError::Registry { .. } | EncodeError::NotRegistered { .. } => {
+            HandlerError::transient(error)
+        }
         other => HandlerError::permanent(Reason::HandlerFailed, other),
     }
 }

@@ -133,7 +133,14 @@ impl Service {
         crate::compensation::install(&pool)
             .await
             .context("creating the compensations table")?;
-        let codec = Arc::new(Codec::for_catalog(&settings.schema_registry.url)?);
+        let registry = contracts::RegistryAccess::from_env(&settings.schema_registry.url)?;
+        let codec = Arc::new(Codec::for_catalog(&registry)?);
+        let produced: Vec<(&str, &str)> = contracts::catalog::produced_by(name)
+            .map(|(channel, record)| (channel.topic, record.full_name))
+            .collect();
+        codec.prepare(produced).await.with_context(|| {
+            format!("looking up the schemas of what the {name} service produces")
+        })?;
         let publisher = KafkaPublisher::new(
             &settings.kafka.bootstrap_servers,
             &format!("{}-{}", instance.group, std::process::id()),

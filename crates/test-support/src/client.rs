@@ -32,7 +32,7 @@ impl Client {
     pub fn new(name: &str) -> Result<Self> {
         let platform = Platform::from_env();
         Ok(Self {
-            codec: Arc::new(Codec::for_catalog(&platform.schema_registry_url)?),
+            codec: Arc::new(Codec::for_catalog(&platform.registry()?)?),
             publisher: KafkaPublisher::new(&platform.bootstrap_servers, name)?,
         })
     }

@@ -136,10 +136,11 @@ async fn delete_topic(platform: &Platform, name: &str) -> Result<()> {
 /// Deletes the subjects of `topic` from the registry: soft first, then permanently, as
 /// Confluent's API requires.
 async fn delete_subjects(platform: &Platform, topic: &str) -> Result<()> {
-    let http = reqwest::Client::new();
-    let base = platform.schema_registry_url.trim_end_matches('/');
-    let subjects: Vec<String> = http
-        .get(format!("{base}/subjects"))
+    let registry = platform.registry()?;
+    let http = registry.http_client()?;
+    let base = registry.url();
+    let subjects: Vec<String> = registry
+        .authorize(http.get(format!("{base}/subjects")))
         .send()
         .await?
         .error_for_status()?
@@ -148,7 +149,8 @@ async fn delete_subjects(platform: &Platform, topic: &str) -> Result<()> {
     let prefix = format!("{topic}-");
     for subject in subjects.iter().filter(|s| s.starts_with(&prefix)) {
         for permanent in [false, true] {
-            http.delete(format!("{base}/subjects/{subject}?permanent={permanent}"))
+            registry
+                .authorize(http.delete(format!("{base}/subjects/{subject}?permanent={permanent}")))
                 .send()
                 .await?
                 .error_for_status()

@@ -29,6 +29,24 @@ impl Platform {
             ),
         }
     }
+
+    /// The password deploy/local/up made for `principal` (`ftgo-kitchen`): one per principal,
+    /// for Kafka and the registry alike, under the state directory.
+    pub fn password(&self, principal: &str) -> anyhow::Result<String> {
+        use anyhow::Context as _;
+        let state = env::var("FTGO_STATE_DIR").context("FTGO_STATE_DIR (. deploy/local/env)")?;
+        let path = format!("{state}/secrets/kafka/{principal}");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        Ok(text.trim_end().to_owned())
+    }
+
+    /// The registry as the environment's `FTGO_SCHEMA_REGISTRY__*` variables say (the tests'
+    /// principal, on the local platform: deploy/local/test-all), looking schemas up.
+    pub fn registry(&self) -> anyhow::Result<contracts::RegistryAccess> {
+        Ok(contracts::RegistryAccess::from_env(
+            &self.schema_registry_url,
+        )?)
+    }
 }
 
 /// About when this test process began using the platform (the first [`Platform::from_env`],

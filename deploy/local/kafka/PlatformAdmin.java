@@ -10,7 +10,8 @@
 //       Prints every topic with its partition count, a line each (for status).
 //   PlatformAdmin CONFIG apply-security BOOTSTRAP PASSWORD_DIR APPLIED_DIR < PLAN
 //       PLAN is `ftgo acls plan`: `user NAME` lines (each gets the SCRAM-SHA-512 password in
-//       PASSWORD_DIR/NAME) and `acl User:NAME RESOURCE PATTERN NAME OPERATION` lines. A
+//       PASSWORD_DIR/NAME), `acl User:NAME RESOURCE PATTERN NAME OPERATION` lines, and
+//       `registry NAME ROLE` lines (the schema registry's, skipped here). A
 //       credential is set only when the cluster has none for the user or the password changed
 //       since it was set (APPLIED_DIR/NAME.sha256, kept beside the broker's storage): setting it
 //       again draws a new salt, and a client logging in meanwhile could be refused. The
@@ -123,6 +124,8 @@ public final class PlatformAdmin {
                 wanted.add(new AclBinding(
                     new ResourcePattern(ResourceType.valueOf(words[2]), words[4], PatternType.valueOf(words[3])),
                     new AccessControlEntry(words[1], "*", AclOperation.valueOf(words[5]), AclPermissionType.ALLOW)));
+            } else if (words.length == 3 && words[0].equals("registry")) {
+                // The schema registry's roles: deploy/local/up applies them there.
             } else if (!line.isBlank()) {
                 System.err.println("not a plan line: " + line);
                 return 2;

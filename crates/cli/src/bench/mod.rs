@@ -135,7 +135,7 @@ pub async fn bench(bootstrap: &str, registry: &str, command: &BenchCommand) -> R
 async fn orders(bootstrap: &str, registry: &str, options: &Options) -> Result<ExitCode> {
     probe_kafka(bootstrap)?;
     check_seeded(bootstrap)?;
-    let codec = Codec::for_catalog(registry)?;
+    let codec = Codec::for_catalog(&contracts::RegistryAccess::from_env(registry)?)?;
     let publisher = KafkaPublisher::new(bootstrap, "ftgo-bench")?;
     let limit = match (options.orders, options.seconds) {
         (Some(n), _) => Some(n),

@@ -139,7 +139,7 @@ async fn history(
             .map(|r| r.join().unwrap_or_else(|_| (usize::MAX, Ok(Vec::new()))))
             .collect()
     });
-    let codec = Codec::for_catalog(registry)?;
+    let codec = Codec::for_catalog(&contracts::RegistryAccess::from_env(registry)?)?;
     let mut entries = Vec::new();
     for (rank, records) in read {
         let topic = topics.get(rank).copied().unwrap_or("?");
