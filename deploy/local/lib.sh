@@ -267,12 +267,31 @@ random_password() {
     head -c 18 /dev/urandom | base64 | tr '+/' '-_'
 }
 
-# ensure_password USER: SECRETS_DIR/kafka/USER, made when missing (0600). Kept across restarts;
-# to rotate a password, replace the file and run up again (docs/security.md).
-ensure_password() {
-    local file="$SECRETS_DIR/kafka/$1"
-    [ -s "$file" ] && return 0
-    (umask 077 && mkdir -p "$SECRETS_DIR/kafka" && random_password >"$file")
+# ensure_secret FILE: a random password in FILE, made when missing (0600, its directory 0700).
+# Kept across restarts; to rotate a password, replace the file and run up again
+# (docs/security.md).
+ensure_secret() {
+    [ -s "$1" ] && return 0
+    (umask 077 && mkdir -p "$(dirname "$1")" && random_password >"$1")
+}
+
+# ensure_password USER: the Kafka (and registry) principal USER's, SECRETS_DIR/kafka/USER.
+ensure_password() { ensure_secret "$SECRETS_DIR/kafka/$1"; }
+
+# The PostgreSQL roles' passwords: SECRETS_DIR/postgres/ROLE each, and every one in PGPASS_FILE
+# (libpq's password file: psql, sqlx and the JDBC driver's clients find theirs there;
+# deploy/local/env exports PGPASSFILE).
+PG_SECRETS_DIR="$SECRETS_DIR/postgres"
+PGPASS_FILE="$PG_SECRETS_DIR/pgpass"
+
+# database_roles: every role setup.sql makes, a line each: the admin, the registry's, and each
+# service's runtime and migration roles.
+database_roles() {
+    local name
+    printf '%s\n' ftgo_admin apicurio
+    for name in $(service_names); do
+        printf '%s\n' "ftgo_$name" "ftgo_${name}_owner"
+    done
 }
 
 # ensure_kafka_tls: the local CA and the broker's certificate (CN=ftgo-broker, for 127.0.0.1

@@ -119,11 +119,14 @@ registry_environment() {
     export QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_PORT="$FTGO_REGISTRY_PORT"
     export APICURIO_STORAGE_KIND=sql APICURIO_STORAGE_SQL_KIND=postgresql
     export APICURIO_DATASOURCE_URL="jdbc:postgresql://127.0.0.1:$FTGO_POSTGRES_PORT/apicurio"
-    export APICURIO_DATASOURCE_USERNAME=apicurio APICURIO_DATASOURCE_PASSWORD=apicurio
+    export APICURIO_DATASOURCE_USERNAME=apicurio
     local deletion=true
     if [ -n "${1:-}" ]; then
+        # The database password is in the file too (a variable would win over it).
         export QUARKUS_CONFIG_LOCATIONS="file:$1"
         deletion=false
+    else
+        export APICURIO_DATASOURCE_PASSWORD=apicurio
     fi
     export APICURIO_REST_DELETION_ARTIFACT_ENABLED=$deletion
     export APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=$deletion
@@ -134,9 +137,11 @@ registry_environment() {
 # registry_auth_properties SECRETS_DIR < PLAN: Apicurio Registry's authentication (Quarkus'
 # configuration): HTTP basic against users embedded in it, a user per `registry NAME ROLE` line
 # of `ftgo acls plan` with the password in SECRETS_DIR/kafka/NAME (a principal has one password,
-# for Kafka and the registry alike), and role-based authorization with no anonymous access.
+# for Kafka and the registry alike), and role-based authorization with no anonymous access; and
+# the password of its database role (SECRETS_DIR/postgres/apicurio).
 registry_auth_properties() {
     local secrets="$1" word user role
+    printf 'apicurio.datasource.password=%s\n' "$(cat "$secrets/postgres/apicurio")"
     cat <<'PROPERTIES'
 quarkus.http.auth.basic=true
 quarkus.oidc.tenant-enabled=false

@@ -215,28 +215,33 @@ async fn postgres_runs_with_logical_wal_and_gives_each_test_its_own_database() -
     Ok(())
 }
 
-/// Each service's role owns its own schema in the `ftgo` database and can touch nothing else.
-#[tokio::test]
-async fn each_service_role_may_write_only_its_own_schema() -> Result<()> {
-    let services = [
-        "order",
-        "consumer",
-        "kitchen",
-        "accounting",
-        "restaurant",
-        "delivery",
-    ];
-    for service in services {
-        let variable = format!("FTGO_{}_DATABASE__URL", service.to_uppercase());
-        let url = std::env::var(&variable).unwrap_or_else(|_| {
-            format!("postgres://ftgo_{service}:ftgo_{service}@127.0.0.1:5432/ftgo")
-        });
-        let mut connection = PgConnection::connect(&url)
-            .await
-            .with_context(|| format!("connecting as ftgo_{service}"))?;
+/// The URL of one of service `service`'s roles, as deploy/local/env exports it (`DATABASE__URL`,
+/// the runtime role; `DATABASE__MIGRATION_URL`, the schema's owner); the password comes from
+/// the password file (PGPASSFILE).
+fn role_url(service: &str, setting: &str) -> Result<String> {
+    let variable = format!("{}{setting}", service_kit::Settings::own_prefix(service));
+    std::env::var(&variable).with_context(|| format!("{variable} (. deploy/local/env)"))
+}
 
-        // Its own schema is first on the search path: unqualified tables land there.
-        let mut tx = connection.begin().await?;
+const SERVICES: [&str; 6] = [
+    "order",
+    "consumer",
+    "kitchen",
+    "accounting",
+    "restaurant",
+    "delivery",
+];
+
+/// Each service's schema in the `ftgo` database belongs to its migration role, which can create
+/// nothing elsewhere; its runtime role can create nothing at all, not even in its own schema.
+#[tokio::test]
+async fn only_a_services_owner_creates_and_only_in_its_own_schema() -> Result<()> {
+    for service in SERVICES {
+        let mut owner = PgConnection::connect(&role_url(service, "DATABASE__MIGRATION_URL")?)
+            .await
+            .with_context(|| format!("connecting as ftgo_{service}_owner"))?;
+        // Its schema is its search path: unqualified tables land there.
+        let mut tx = owner.begin().await?;
         tx.execute("CREATE TABLE smoke_probe (id int)").await?;
         let schema: String = sqlx::query_scalar(
             "SELECT table_schema::text FROM information_schema.tables WHERE table_name = 'smoke_probe'",
@@ -248,28 +253,48 @@ async fn each_service_role_may_write_only_its_own_schema() -> Result<()> {
             "table landed in {schema}"
         );
         tx.rollback().await?;
-
-        for other in services.iter().filter(|other| **other != service) {
-            let mut tx = connection.begin().await?;
+        for other in SERVICES.iter().filter(|other| **other != service) {
+            let mut tx = owner.begin().await?;
             let denied = tx
                 .execute(format!("CREATE TABLE ftgo_{other}.smoke_probe (id int)").as_str())
                 .await;
             ensure!(
                 denied.is_err(),
-                "ftgo_{service} could create a table in schema ftgo_{other}"
+                "ftgo_{service}_owner could create a table in schema ftgo_{other}"
             );
             tx.rollback().await?;
         }
-        let mut tx = connection.begin().await?;
+        let mut tx = owner.begin().await?;
         let denied = tx.execute("CREATE TABLE public.smoke_probe (id int)").await;
         ensure!(
             denied.is_err(),
-            "ftgo_{service} could create a table in public"
+            "ftgo_{service}_owner could create a table in public"
         );
         tx.rollback().await?;
-        let denied = connection.execute("CREATE DATABASE smoke_probe").await;
-        ensure!(denied.is_err(), "ftgo_{service} could create a database");
-        connection.close().await?;
+        let denied = owner.execute("CREATE DATABASE smoke_probe").await;
+        ensure!(
+            denied.is_err(),
+            "ftgo_{service}_owner could create a database"
+        );
+        owner.close().await?;
+
+        let mut runtime = PgConnection::connect(&role_url(service, "DATABASE__URL")?)
+            .await
+            .with_context(|| format!("connecting as ftgo_{service}"))?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&mut runtime)
+            .await?;
+        ensure!(
+            schema == format!("ftgo_{service}"),
+            "search path at {schema}"
+        );
+        let denied = runtime
+            .execute(format!("CREATE TABLE ftgo_{service}.smoke_probe (id int)").as_str())
+            .await
+            .err()
+            .with_context(|| format!("ftgo_{service} created a table in its own schema"))?;
+        ensure!(denied.to_string().contains("permission denied"), "{denied}");
+        runtime.close().await?;
     }
     Ok(())
 }
@@ -279,12 +304,9 @@ async fn each_service_role_may_write_only_its_own_schema() -> Result<()> {
 /// SQL or by the replication protocol.
 #[tokio::test]
 async fn a_service_role_reads_no_other_schema_and_cannot_replicate() -> Result<()> {
-    let url = |service: &str| {
-        let variable = format!("FTGO_{}_DATABASE__URL", service.to_uppercase());
-        std::env::var(&variable).with_context(|| format!("{variable} (. deploy/local/env)"))
-    };
+    let url = |service: &str| role_url(service, "DATABASE__URL");
     let table = format!("probe_{}", Uuid::new_v4().simple());
-    let mut order = PgConnection::connect(&url("order")?).await?;
+    let mut order = PgConnection::connect(&role_url("order", "DATABASE__MIGRATION_URL")?).await?;
     order
         .execute(format!("CREATE TABLE ftgo_order.{table} (secret text)").as_str())
         .await?;
@@ -312,10 +334,11 @@ async fn a_service_role_reads_no_other_schema_and_cannot_replicate() -> Result<(
     );
 
     let parsed = url::Url::parse(&url("kitchen")?)?;
+    let password = Platform::from_env().database_password("ftgo_kitchen")?;
     let config = pgwire_replication::ReplicationConfig::new(
         parsed.host_str().context("a host")?,
         parsed.username(),
-        parsed.password().unwrap_or_default(),
+        password.as_str(),
         parsed.path().trim_start_matches('/'),
         "kitchen_probe",
         "kitchen_probe",

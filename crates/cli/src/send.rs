@@ -167,7 +167,7 @@ impl Sender {
 
     fn encode_error(&self, error: EncodeError) -> anyhow::Error {
         match error {
-            EncodeError::NotRegistered { .. } => error.into(),
+            EncodeError::NotRegistered { .. } | EncodeError::Refused { .. } => error.into(),
             EncodeError::Registry { .. } => anyhow::Error::new(error).context(format!(
                 "the schema registry at {} did not take the schema (is it up? deploy/local/status; start it: deploy/local/up)",
                 self.registry

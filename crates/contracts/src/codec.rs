@@ -78,6 +78,9 @@ pub enum EncodeError {
     /// this principal, or could not be reached; the text says which.
     #[error("registering {subject}: {detail}")]
     Registry { subject: String, detail: String },
+    /// The registry refused this principal (401, 403): a credential or a role is wrong.
+    #[error("the registry refused {subject}: {detail}")]
+    Refused { subject: String, detail: String },
     /// The subject lacks this schema and this codec does not register (a service: schemas are
     /// registered by the deployment step).
     #[error(
@@ -431,6 +434,13 @@ impl Codec {
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(EncodeError::NotRegistered { subject });
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            let body = response.text().await.unwrap_or_default();
+            return Err(EncodeError::Refused {
+                subject,
+                detail: format!("{status} as {:?}: {body}", self.access.username()),
+            });
         }
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();

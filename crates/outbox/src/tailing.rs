@@ -37,15 +37,18 @@ use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationE
 use sqlx::PgPool;
 
 use crate::OutboxError;
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::append::headers_from_json;
 use crate::batch::{self, Published, Row};
 use crate::pgoutput::{self, Change, Relations, bytea_from_text};
 
 /// Where and how the relay tails.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TailingSettings {
     /// `postgres://user:password@host:port/database`: a role with the REPLICATION attribute.
-    pub database_url: String,
+    /// A secret: `Debug` (and so every log) shows `[REDACTED]`.
+    pub database_url: SecretString,
     /// The replication slot (one per service): it keeps the WAL the relay has not confirmed.
     pub slot: String,
     /// The publication on the outbox table (inserts only).
@@ -63,7 +66,7 @@ pub struct TailingSettings {
 impl TailingSettings {
     pub fn new(database_url: &str, slot: &str, publication: &str) -> Self {
         Self {
-            database_url: database_url.to_owned(),
+            database_url: SecretString::from(database_url),
             slot: slot.to_owned(),
             publication: publication.to_owned(),
             max_in_flight: 20_000,
@@ -91,7 +94,7 @@ impl TailingSettings {
     }
 
     fn replication_config(&self) -> Result<ReplicationConfig, OutboxError> {
-        let url = url::Url::parse(&self.database_url)
+        let url = url::Url::parse(self.database_url.expose_secret())
             .map_err(|e| OutboxError::Settings(format!("database_url: {e}")))?;
         let decode = |text: &str| {
             url::form_urlencoded::parse(format!("x={text}").as_bytes())
@@ -778,5 +781,27 @@ impl<P: TransactionalPublisher + Clone + 'static> TailingRelay<P> {
             Change::Other(_) => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_url_is_a_secret() {
+        let settings = TailingSettings::new(
+            "postgres://ftgo_admin:s3cret@127.0.0.1:5432/ftgo",
+            "order_slot",
+            "order_publication",
+        );
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("order_slot"), "{shown}");
+        assert_eq!(
+            settings.replication_config().map(|_| ()).ok(),
+            Some(()),
+            "the URL still parses"
+        );
     }
 }

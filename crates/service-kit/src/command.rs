@@ -1,7 +1,9 @@
 //! Every service's binary, made from its [`Definition`]:
 //!
 //! ```text
-//! <name>-service [run] [--group GROUP]   the service until SIGTERM or Ctrl-C
+//! <name>-service migrate                 makes its schema current, as the role owning it
+//! <name>-service [run] [--group GROUP] [--migrate]
+//!                                        the service until SIGTERM or Ctrl-C
 //! <name>-service describe                what it is, as JSON (for scripts)
 //! <name>-service reset --to-end          moves its stopped group past what waits on the
 //!                                        topics it consumes (replica feeds left alone)
@@ -34,7 +36,16 @@ enum Command {
         /// share a group; tests run one of their own).
         #[arg(long)]
         group: Option<String>,
+        /// Migrates first, as `migrate` does (the process then holds the migration role's
+        /// credentials too: for a single box, such as the compose stack).
+        #[arg(long)]
+        migrate: bool,
     },
+    /// Makes the service's schema current (its migrations, the outbox's and the compensations'
+    /// tables) as the role that owns the schema: FTGO_<NAME>_DATABASE__MIGRATION_URL (and
+    /// ..._MIGRATION_PASSWORD_FILE). The deployment step before `run`, which refuses a schema
+    /// not migrated: the role it runs as may not create tables.
+    Migrate,
     /// Prints what the service is: its group, dead-letter topic, consumed topics and replica
     /// feeds, as JSON.
     Describe,
@@ -80,8 +91,18 @@ pub(crate) fn main(
 ) -> Result<()> {
     let arguments = Arguments::parse_from(arguments);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    match arguments.command.unwrap_or(Command::Run { group: None }) {
-        Command::Run { group } => runtime.block_on(run(definition, group)),
+    let default = Command::Run {
+        group: None,
+        migrate: false,
+    };
+    match arguments.command.unwrap_or(default) {
+        Command::Run { group, migrate } => runtime.block_on(run(definition, group, migrate)),
+        Command::Migrate => runtime.block_on(async {
+            crate::init_subscriber(&format!("{}-service", definition.name));
+            definition.migrate(&definition.settings()?).await?;
+            println!("{}: schema current", definition.name);
+            Ok(())
+        }),
         Command::Describe => {
             println!("{}", serde_json::to_string_pretty(&definition.describe())?);
             Ok(())
@@ -132,9 +153,12 @@ pub(crate) fn main(
     }
 }
 
-async fn run(definition: &Definition, group: Option<String>) -> Result<()> {
+async fn run(definition: &Definition, group: Option<String>, migrate: bool) -> Result<()> {
     crate::init_subscriber(&format!("{}-service", definition.name));
     let settings = definition.settings()?;
+    if migrate {
+        definition.migrate(&settings).await?;
+    }
     let mut instance = definition.instance();
     if let Some(group) = group {
         instance = instance.in_group(group);

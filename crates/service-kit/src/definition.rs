@@ -56,6 +56,7 @@ pub struct Definition {
     /// As [`ServiceDefinition::HTTP_PORT`].
     pub http_port: u16,
     consumes: fn() -> Vec<&'static str>,
+    migrator: fn() -> &'static Migrator,
     run: fn(
         Settings,
         Instance,
@@ -92,6 +93,7 @@ impl Definition {
             replica_feeds: D::REPLICA_FEEDS,
             http_port: D::HTTP_PORT,
             consumes: <D::Inbound as Inbound>::topics,
+            migrator: D::migrator,
             run: run_boxed::<D>,
         }
     }
@@ -127,8 +129,21 @@ impl Definition {
         }
     }
 
-    /// Runs the service until `stop` is cancelled: migrations, the consumer, the relay, the
-    /// HTTP port; `started` learns the HTTP address once it consumes.
+    /// Makes the service's schema current as its owner, the migration role of `settings`
+    /// ([`crate::service::migrate`]).
+    pub async fn migrate(&self, settings: &Settings) -> Result<()> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(settings.database.migration_options()?)
+            .await
+            .context("connecting to the database as the migration role")?;
+        crate::service::migrate(&pool, (self.migrator)()).await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    /// Runs the service until `stop` is cancelled: the consumer, the relay, the HTTP port, on
+    /// a migrated schema; `started` learns the HTTP address once it consumes.
     pub async fn run(
         &self,
         settings: Settings,

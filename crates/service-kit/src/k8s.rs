@@ -110,6 +110,14 @@ fn stateful_set(
     target: &Target,
 ) -> Value {
     let from_config = |key: &str| json!({"configMapKeyRef": {"name": "ftgo-platform", "key": key}});
+    let database_url = json!({"name": "FTGO_DATABASE__URL",
+        "valueFrom": {"secretKeyRef": {"name": format!("{name}-database"), "key": "url"}}});
+    let image = format!("{}{}:{}", target.image_prefix, described.binary, target.tag);
+    let container_security = json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+    });
     let probe = |path: &str, period: u64, failures: u64| {
         json!({
             "httpGet": {"path": path, "port": "http"},
@@ -145,9 +153,23 @@ fn stateful_set(
                         "runAsGroup": 10001,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
+                    // The schema is made current first, as the role that owns it (its URL in a
+                    // secret of its own); the service then runs as the runtime role, which may
+                    // not create tables.
+                    "initContainers": [{
+                        "name": "migrate",
+                        "image": image,
+                        "args": ["migrate"],
+                        "env": [
+                            database_url,
+                            {"name": "FTGO_DATABASE__MIGRATION_URL",
+                             "valueFrom": {"secretKeyRef": {"name": format!("{name}-database-owner"), "key": "url"}}},
+                        ],
+                        "securityContext": container_security,
+                    }],
                     "containers": [{
                         "name": described.binary,
-                        "image": format!("{}{}:{}", target.image_prefix, described.binary, target.tag),
+                        "image": image,
                         "args": ["run"],
                         "ports": [{"name": "http", "containerPort": described.http_port}],
                         "env": [
@@ -159,8 +181,7 @@ fn stateful_set(
                              "valueFrom": from_config("kafka.bootstrap_servers")},
                             {"name": "FTGO_SCHEMA_REGISTRY__URL",
                              "valueFrom": from_config("schema_registry.url")},
-                            {"name": "FTGO_DATABASE__URL",
-                             "valueFrom": {"secretKeyRef": {"name": format!("{name}-database"), "key": "url"}}},
+                            database_url,
                             {"name": "FTGO_HTTP__PORT", "value": described.http_port.to_string()},
                             // The probes come from the kubelet, to the pod's address.
                             {"name": "FTGO_HTTP__HOST", "value": "0.0.0.0"},
@@ -173,11 +194,7 @@ fn stateful_set(
                             "requests": {"cpu": "100m", "memory": "128Mi"},
                             "limits": {"memory": "512Mi"},
                         },
-                        "securityContext": {
-                            "allowPrivilegeEscalation": false,
-                            "readOnlyRootFilesystem": true,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
+                        "securityContext": container_security,
                         // The image writes the HTTP port it took to /tmp (FTGO_HTTP__PORT_FILE).
                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                     }],

@@ -124,13 +124,14 @@ async fn append(tx: &mut PgConnection, topic: &str, message: &Message) -> Result
         .map_err(HandlerError::transient)
 }
 
-/// An unreachable registry, or a schema the deployment step has not registered yet, is worth
-/// retrying (the message waits); a record that does not encode is a bug.
+/// An unreachable registry, a schema the deployment step has not registered yet, or a refused
+/// principal is worth retrying (the message waits until an operator mends it); a record that
+/// does not encode is a bug.
 fn encode_failure(error: EncodeError) -> HandlerError {
     match error {
-        EncodeError::Registry { .. } | EncodeError::NotRegistered { .. } => {
-            HandlerError::transient(error)
-        }
+        EncodeError::Registry { .. }
+        | EncodeError::NotRegistered { .. }
+        | EncodeError::Refused { .. } => HandlerError::transient(error),
         other => HandlerError::permanent(Reason::HandlerFailed, other),
     }
 }

@@ -13,7 +13,6 @@ use contracts::Codec;
 use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher, LagReporter};
 use messaging::{DeadLetter, DeadLetterSettings, Decode, Retry, RetryPolicy, Traced};
 use outbox::{Idempotent, PollingRelay, RelaySettings, TransactionalHandler};
-use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -108,9 +107,56 @@ impl std::fmt::Debug for Service {
     }
 }
 
+/// Makes the service's schema current, as the role that owns it: the service's `migrations`,
+/// the outbox's tables (outbox, inbox, saga instances) and the compensations table. The
+/// deployment step before the service runs (`<name>-service migrate`); idempotent, and
+/// instances migrating at once take turns.
+pub async fn migrate(pool: &PgPool, migrations: &Migrator) -> Result<()> {
+    migrations.run(pool).await.context("migrating")?;
+    outbox::install(pool)
+        .await
+        .context("installing the outbox")?;
+    crate::compensation::install(pool)
+        .await
+        .context("creating the compensations table")?;
+    Ok(())
+}
+
+/// Fails, naming the step to run, unless every migration of `migrations` was applied and the
+/// kit's tables are there.
+async fn check_migrated(pool: &PgPool, migrations: &Migrator) -> Result<()> {
+    const RUN: &str =
+        "run `<name>-service migrate` as the schema's owner first (deploy/local/services does)";
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .map_err(|error| anyhow::anyhow!("it has never been migrated ({error}): {RUN}"))?;
+    let missing: Vec<i64> = migrations
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| m.version)
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!("migrations {missing:?} are not applied: {RUN}");
+    }
+    let tables: bool = sqlx::query_scalar(
+        "SELECT to_regclass('outbox') IS NOT NULL AND to_regclass('inbox') IS NOT NULL
+            AND to_regclass('saga_instances') IS NOT NULL
+            AND to_regclass('compensations') IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !tables {
+        anyhow::bail!("the outbox's or the compensations' tables are missing: {RUN}");
+    }
+    Ok(())
+}
+
 impl Service {
-    /// Connects to the database and migrates it (the service's `migrations` and the outbox
-    /// tables), and sets up the codec and the producer.
+    /// Connects to the database as the runtime role and checks it is migrated
+    /// ([`migrate`] made the schema: the runtime role may not), and sets up the codec and the
+    /// producer.
     pub async fn start(
         name: &str,
         settings: Settings,
@@ -123,24 +169,30 @@ impl Service {
             // unavailable (waited out, and readiness says so) instead of hanging for sqlx's
             // default 30 s.
             .acquire_timeout(DATABASE_ACQUIRE_TIMEOUT)
-            .connect(settings.database.url.expose_secret())
+            .connect_with(settings.database.options()?)
             .await
             .context("connecting to the database (is the platform up? deploy/local/status)")?;
-        migrations.run(&pool).await.context("migrating")?;
-        outbox::install(&pool)
+        check_migrated(&pool, migrations)
             .await
-            .context("installing the outbox")?;
-        crate::compensation::install(&pool)
-            .await
-            .context("creating the compensations table")?;
+            .with_context(|| format!("the {name} service's schema is not ready"))?;
         let registry = contracts::RegistryAccess::from_env(&settings.schema_registry.url)?;
         let codec = Arc::new(Codec::for_catalog(&registry)?);
         let produced: Vec<(&str, &str)> = contracts::catalog::produced_by(name)
             .map(|(channel, record)| (channel.topic, record.full_name))
             .collect();
-        codec.prepare(produced).await.with_context(|| {
-            format!("looking up the schemas of what the {name} service produces")
-        })?;
+        match codec.prepare(produced).await {
+            Ok(()) => {}
+            // An unreachable registry is waited out, message by message (readiness says so).
+            Err(error @ contracts::EncodeError::Registry { .. }) => {
+                tracing::warn!(%error, "the registry does not answer; schemas are looked up later");
+            }
+            // A schema not registered, or a principal refused: nothing will change by waiting.
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context(format!(
+                    "looking up the schemas of what the {name} service produces"
+                )));
+            }
+        }
         let publisher = KafkaPublisher::new(
             &settings.kafka.bootstrap_servers,
             &format!("{}-{}", instance.group, std::process::id()),

@@ -2,10 +2,13 @@
 //! environment variables, where `__` separates levels (`FTGO_KAFKA__BOOTSTRAP_SERVERS`,
 //! `FTGO_DATABASE__URL`, `FTGO_HTTP__PORT`), the names `deploy/local/env` exports.
 
+use std::path::{Path, PathBuf};
+
 use figment::Figment;
 use figment::providers::{Env, Serialized};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgConnectOptions;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KafkaSettings {
@@ -28,10 +31,76 @@ pub struct SchemaRegistrySettings {
     pub url: String,
 }
 
+/// Where the service's database is, as two roles: the runtime role the service runs as (DML
+/// on its own schema only) and the migration role that owns the schema
+/// (`<name>-service migrate`). A password comes in the URL or, as containers mount secrets,
+/// from a file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
-    /// `postgres://role:password@host:port/database`: a secret, as it holds the password.
+    /// `postgres://role[:password]@host:port/database` of the runtime role
+    /// (`FTGO_<SERVICE>_DATABASE__URL`): a secret, as it may hold the password.
     pub url: SecretString,
+    /// A file holding the runtime role's password (`..._DATABASE__PASSWORD_FILE`); it wins over
+    /// the URL's.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The migration role's URL (`FTGO_<SERVICE>_DATABASE__MIGRATION_URL`), for `migrate`.
+    #[serde(default)]
+    pub migration_url: Option<SecretString>,
+    /// A file holding the migration role's password (`..._DATABASE__MIGRATION_PASSWORD_FILE`).
+    #[serde(default)]
+    pub migration_password_file: Option<PathBuf>,
+}
+
+impl DatabaseSettings {
+    /// How the service connects at run time.
+    pub fn options(&self) -> Result<PgConnectOptions, SettingsError> {
+        connect_options(&self.url, self.password_file.as_deref(), "url")
+    }
+
+    /// How `migrate` connects: as the migration role, which must be set.
+    pub fn migration_options(&self) -> Result<PgConnectOptions, SettingsError> {
+        let url = self.migration_url.as_ref().ok_or_else(|| {
+            SettingsError::Invalid(
+                "database.migration_url is not set: FTGO_<SERVICE>_DATABASE__MIGRATION_URL or \
+                 FTGO_DATABASE__MIGRATION_URL, the role that owns the service's schema \
+                 (deploy/local/env exports the local platform's)"
+                    .into(),
+            )
+        })?;
+        connect_options(
+            url,
+            self.migration_password_file.as_deref(),
+            "migration_url",
+        )
+    }
+}
+
+/// `url` parsed, with the password in `password_file` if one is given.
+fn connect_options(
+    url: &SecretString,
+    password_file: Option<&Path>,
+    name: &str,
+) -> Result<PgConnectOptions, SettingsError> {
+    let invalid = || {
+        SettingsError::Invalid(format!(
+            "database.{name} must be a postgres://role@host:port/database URL"
+        ))
+    };
+    if !url.expose_secret().starts_with("postgres") {
+        return Err(invalid());
+    }
+    let options: PgConnectOptions = url.expose_secret().parse().map_err(|_| invalid())?;
+    let Some(path) = password_file else {
+        return Ok(options);
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        SettingsError::Invalid(format!(
+            "the database password file {} cannot be read: {error}",
+            path.display()
+        ))
+    })?;
+    Ok(options.password(text.strip_suffix('\n').unwrap_or(&text)))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,18 +234,20 @@ impl Settings {
             .merge(Serialized::default("inbox.retention_secs", 8 * 24 * 3_600))
             .merge(Serialized::default("inbox.expire_every_secs", 3_600))
             .merge(Env::prefixed("FTGO_").split("__"))
-            // The service's own database URL beats the shared one: `deploy/local/env` exports
-            // both (the shared one is the admin's, for tools and tests).
-            .merge(
-                Env::raw()
-                    .only(&[Self::own_database_variable(service).as_str()])
-                    .map(|_| "database.url".into()),
-            )
+            // The service's own settings beat the shared ones (`FTGO_KITCHEN_DATABASE__URL`
+            // over `FTGO_DATABASE__URL`): `deploy/local/env` exports both (the shared database
+            // URL is the admin's, for tools and tests).
+            .merge(Env::prefixed(&Self::own_prefix(service)).split("__"))
+    }
+
+    /// `FTGO_<SERVICE>_`: the prefix of the variables only service `service` reads.
+    pub fn own_prefix(service: &str) -> String {
+        format!("FTGO_{}_", service.to_uppercase())
     }
 
     /// `FTGO_<SERVICE>_DATABASE__URL`: the service's own database URL, when set.
     pub fn own_database_variable(service: &str) -> String {
-        format!("FTGO_{}_DATABASE__URL", service.to_uppercase())
+        format!("{}DATABASE__URL", Self::own_prefix(service))
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
@@ -200,10 +271,9 @@ impl Settings {
                 "kafka.bootstrap_servers is empty".into(),
             ));
         }
-        if !self.database.url.expose_secret().starts_with("postgres") {
-            return Err(SettingsError::Invalid(
-                "database.url must be a postgres:// URL".into(),
-            ));
+        self.database.options()?;
+        if self.database.migration_url.is_some() {
+            self.database.migration_options()?;
         }
         if self.kafka.session_timeout_ms == 0 {
             return Err(SettingsError::Invalid(
@@ -288,6 +358,51 @@ mod tests {
             assert!(
                 !format!("{settings:?}").contains("s3cret"),
                 "the password printed"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_migration_role_and_password_files_are_settings_of_their_own() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env(
+                "FTGO_KITCHEN_DATABASE__URL",
+                "postgres://ftgo_kitchen@db:5432/ftgo",
+            );
+            let settings = Settings::load("kitchen").expect("a runtime URL suffices to run");
+            let missing = settings
+                .database
+                .migration_options()
+                .expect_err("no migration URL");
+            assert!(
+                missing
+                    .to_string()
+                    .contains("FTGO_<SERVICE>_DATABASE__MIGRATION_URL"),
+                "{missing}"
+            );
+            jail.create_file("owner-password", "s3cret\n")?;
+            jail.set_env(
+                "FTGO_KITCHEN_DATABASE__MIGRATION_URL",
+                "postgres://ftgo_kitchen_owner@db:5432/ftgo",
+            );
+            jail.set_env(
+                "FTGO_KITCHEN_DATABASE__MIGRATION_PASSWORD_FILE",
+                "owner-password",
+            );
+            let settings = Settings::load("kitchen").expect("a migration role");
+            let options = settings.database.migration_options().expect("its options");
+            assert_eq!(options.get_username(), "ftgo_kitchen_owner");
+            assert_eq!(
+                settings.database.options().expect("runtime").get_username(),
+                "ftgo_kitchen"
+            );
+            jail.set_env("FTGO_KITCHEN_DATABASE__PASSWORD_FILE", "no-such-file");
+            let unreadable = Settings::load("kitchen").expect_err("an unreadable password file");
+            assert!(
+                unreadable.to_string().contains("no-such-file"),
+                "{unreadable}"
             );
             Ok(())
         });

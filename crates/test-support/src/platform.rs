@@ -23,21 +23,22 @@ impl Platform {
                 "FTGO_SCHEMA_REGISTRY__URL",
                 "http://127.0.0.1:8081/apis/ccompat/v7",
             ),
-            database_url: var(
+            database_url: with_password(&var(
                 "FTGO_DATABASE__URL",
-                "postgres://ftgo_admin:ftgo_admin@127.0.0.1:5432/ftgo",
-            ),
+                "postgres://ftgo_admin@127.0.0.1:5432/ftgo",
+            )),
         }
     }
 
     /// The password deploy/local/up made for `principal` (`ftgo-kitchen`): one per principal,
     /// for Kafka and the registry alike, under the state directory.
     pub fn password(&self, principal: &str) -> anyhow::Result<String> {
-        use anyhow::Context as _;
-        let state = env::var("FTGO_STATE_DIR").context("FTGO_STATE_DIR (. deploy/local/env)")?;
-        let path = format!("{state}/secrets/kafka/{principal}");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        Ok(text.trim_end().to_owned())
+        secret(&format!("kafka/{principal}"))
+    }
+
+    /// The password deploy/local/up made for PostgreSQL role `role` (`ftgo_kitchen`).
+    pub fn database_password(&self, role: &str) -> anyhow::Result<String> {
+        secret(&format!("postgres/{role}"))
     }
 
     /// The registry as the environment's `FTGO_SCHEMA_REGISTRY__*` variables say (the tests'
@@ -46,6 +47,31 @@ impl Platform {
         Ok(contracts::RegistryAccess::from_env(
             &self.schema_registry_url,
         )?)
+    }
+}
+
+/// A secret deploy/local/up keeps under `$FTGO_STATE_DIR/secrets/`.
+fn secret(path: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let state = env::var("FTGO_STATE_DIR").context("FTGO_STATE_DIR (. deploy/local/env)")?;
+    let path = format!("{state}/secrets/{path}");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    Ok(text.trim_end().to_owned())
+}
+
+/// `url` with its role's password from the state directory when it has none: every client of
+/// a test (the log-tailing relay's replication connection too, which reads no password file)
+/// then connects with it alone.
+fn with_password(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    if parsed.password().is_some() || parsed.username().is_empty() {
+        return url.to_owned();
+    }
+    match secret(&format!("postgres/{}", parsed.username())) {
+        Ok(password) if parsed.set_password(Some(&password)).is_ok() => parsed.into(),
+        _ => url.to_owned(),
     }
 }
 

@@ -42,7 +42,8 @@ impl std::fmt::Debug for TestService {
     }
 }
 
-/// The settings of service `name` (`order`, ...) on `database`, HTTP on any free port.
+/// The settings of service `name` (`order`, ...) on `database` (as its owner, for running and
+/// migrating alike: `Definition::migrate` first), HTTP on any free port.
 pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings> {
     Ok(Settings::from_figment(test_figment(name, database))?)
 }
@@ -51,6 +52,7 @@ pub fn service_settings(name: &str, database: &TestDatabase) -> Result<Settings>
 fn test_figment(name: &str, database: &TestDatabase) -> figment::Figment {
     Settings::figment(name)
         .merge(("database.url", database.url()))
+        .merge(("database.migration_url", database.url()))
         .merge(("http.port", 0))
 }
 
@@ -77,6 +79,7 @@ impl TestService {
         start_group_at_end(&group, &definition.consumes())?;
         let database = TestDatabase::create().await?;
         let settings = Settings::from_figment(configure(test_figment(definition.name, &database)))?;
+        definition.migrate(&settings).await?;
         let (stop, task, http) = spawn_run(definition, &group, &settings).await?;
         Ok(Self {
             definition: *definition,

@@ -1,24 +1,36 @@
 -- Roles, databases and schemas of the local platform. Run by deploy/local/up as the cluster's
--- superuser on every start; every statement is idempotent. Passwords are for local use only.
+-- superuser on every start; every statement is idempotent.
 --
 --   ftgo_admin       owns the `ftgo` database; may create databases (tests make throwaway ones);
 --                    may replicate (tests of the log-tailing relay), the only role that may.
---   ftgo_<service>   may connect to `ftgo` and owns the schema of its own name there, nothing
---                    else: no other schema, no `public`, no database or role creation, no
+--   ftgo_<service>_owner
+--                    the migration role: owns the schema `ftgo_<service>` in `ftgo` and every
+--                    table in it (`<service>-service migrate` runs as it), nothing else: no
+--                    other schema, no `public`, no database or role creation, no replication.
+--   ftgo_<service>   the runtime role the service runs as: reads and writes the rows of its own
+--                    schema's tables (DML), and may create nothing, not even there. No
 --                    replication (no service runs the log-tailing relay; one that did would be
---                    given REPLICATION here, and pg_hba's replication line, platform.sh). A
---                    role's default search_path ("$user", public) lands its tables in its own
---                    schema.
+--                    given REPLICATION here, and pg_hba's replication line, platform.sh). Its
+--                    default search_path ("$user", public) finds its own schema.
 --   apicurio         owns the `apicurio` database, the schema registry's storage.
-
--- :service_roles, the services' roles separated by spaces, is given by deploy/local/up (one
--- `ftgo_<name>` per crate under services/).
+--
+-- Given by the caller as psql variables:
+--   :service_roles   the runtime roles, separated by spaces (one `ftgo_<name>` per crate under
+--                    services/);
+--   :role_passwords  `role=password` pairs separated by spaces, one per role above: set on
+--                    every run (deploy/local/up makes them at random and keeps them under the
+--                    state directory; it gives them on stdin, not on a command line).
 
 \set ON_ERROR_STOP on
 
-SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', r, r)
-FROM unnest(ARRAY['ftgo_admin', 'apicurio'] || string_to_array(:'service_roles', ' ')) AS r
+SELECT format('CREATE ROLE %I LOGIN', r)
+FROM unnest(ARRAY['ftgo_admin', 'apicurio'] || string_to_array(:'service_roles', ' ')
+            || ARRAY(SELECT s || '_owner' FROM unnest(string_to_array(:'service_roles', ' ')) AS s)) AS r
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r)
+\gexec
+
+SELECT format('ALTER ROLE %I PASSWORD %L', split_part(p, '=', 1), substr(p, strpos(p, '=') + 1))
+FROM unnest(string_to_array(:'role_passwords', ' ')) AS p
 \gexec
 
 ALTER ROLE ftgo_admin CREATEDB;
@@ -27,7 +39,8 @@ ALTER ROLE ftgo_admin CREATEDB;
 -- their own databases. Taken back from roles given it before (every role had it once).
 ALTER ROLE ftgo_admin REPLICATION;
 SELECT format('ALTER ROLE %I NOREPLICATION', r)
-FROM unnest(ARRAY['apicurio'] || string_to_array(:'service_roles', ' ')) AS r
+FROM unnest(ARRAY['apicurio'] || string_to_array(:'service_roles', ' ')
+            || ARRAY(SELECT s || '_owner' FROM unnest(string_to_array(:'service_roles', ' ')) AS s)) AS r
 \gexec
 
 SELECT 'CREATE DATABASE ftgo OWNER ftgo_admin'
@@ -47,8 +60,22 @@ GRANT CONNECT, TEMPORARY ON DATABASE apicurio TO apicurio;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT ALL ON SCHEMA public TO ftgo_admin;
 
-SELECT format('GRANT CONNECT ON DATABASE ftgo TO %I', r),
-       format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', r, r),
-       format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', r)
+-- The schema and its tables belong to the migration role: before the runtime role lost it, it
+-- owned them (REASSIGN OWNED hands them over; afterwards it finds nothing to hand over). The
+-- runtime role gets the rows: of the tables there now, and (default privileges) of those the
+-- migration role creates later.
+SELECT format('GRANT CONNECT ON DATABASE ftgo TO %I, %I', r, r || '_owner'),
+       format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', r, r || '_owner'),
+       format('ALTER SCHEMA %I OWNER TO %I', r, r || '_owner'),
+       format('REASSIGN OWNED BY %I TO %I', r, r || '_owner'),
+       format('ALTER ROLE %I SET search_path = %I', r || '_owner', r),
+       format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', r),
+       format('GRANT USAGE ON SCHEMA %I TO %I', r, r),
+       format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', r, r),
+       format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO %I', r, r),
+       format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I
+                   GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', r || '_owner', r, r),
+       format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I
+                   GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO %I', r || '_owner', r, r)
 FROM unnest(string_to_array(:'service_roles', ' ')) AS r
 \gexec

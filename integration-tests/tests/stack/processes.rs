@@ -54,11 +54,19 @@ impl ServiceProcesses {
             .append(true)
             .open(self.logs.join(format!("{}-{index}.log", self.name)))?;
         let child = Command::new(env!("CARGO_BIN_EXE_ftgo-service"))
-            .args([self.name, "run", "--group", &self.group])
+            .args([self.name, "run", "--migrate", "--group", &self.group])
             .env("FTGO_DATABASE__URL", self.database.url())
-            // The service's own variable wins over the shared one (deploy/local/env sets it).
+            // The service's own variables win over the shared ones (deploy/local/env sets
+            // them): the test's database, as its owner, for running and migrating alike.
             .env(
                 service_kit::Settings::own_database_variable(self.name),
+                self.database.url(),
+            )
+            .env(
+                format!(
+                    "{}DATABASE__MIGRATION_URL",
+                    service_kit::Settings::own_prefix(self.name)
+                ),
                 self.database.url(),
             )
             .env("FTGO_HTTP__PORT", port.to_string())

@@ -24,6 +24,7 @@ async fn commands_become_state_and_events_once_and_refusals_become_dead_letters(
     let stop = CancellationToken::new();
     let (started, running) = tokio::sync::oneshot::channel();
     let definition = restaurant_service::DEFINITION;
+    definition.migrate(&settings).await?;
     let service = tokio::spawn({
         let (instance, stop) = (definition.instance().in_group(group.clone()), stop.clone());
         async move {
