@@ -122,6 +122,24 @@ fn each_service_keeps_the_invariants_of_a_cluster() -> Result<()> {
                 pod["spec"]["securityContext"]["runAsNonRoot"] == true,
                 "runs as root"
             );
+            // The schema's owner migrates, before the service runs as a role that may not;
+            // the service's container never sees the owner's credentials.
+            let init = &pod["spec"]["initContainers"][0];
+            ensure!(
+                init["args"] == json!(["migrate"]) && init["image"] == container["image"],
+                "no init container migrating with the service's image"
+            );
+            let migration = |e: &&Value| e["name"] == "FTGO_DATABASE__MIGRATION_URL";
+            ensure!(
+                init["env"]
+                    .as_array()
+                    .is_some_and(|env| env.iter().any(|e| migration(&e))),
+                "the init container has no migration URL"
+            );
+            ensure!(
+                !env.iter().any(|e| migration(&e)),
+                "the service's container holds the schema owner's URL"
+            );
 
             let budget = of_kind(&documents, "PodDisruptionBudget")?;
             ensure!(
