@@ -26,25 +26,41 @@ fn as_principal(principal: &str) -> Result<RegistryAccess> {
         .as_user(principal, &platform.password(principal)?))
 }
 
+/// Encodes a record `name` of `topic` (`schema`) through the registry as `access`: the
+/// codec's outcome.
+async fn encode(
+    access: &RegistryAccess,
+    topic: &TestTopic,
+    name: &str,
+) -> Result<Result<Vec<u8>, EncodeError>> {
+    let text = schema(topic.name(), name);
+    let codec = Codec::new(access, [(topic.name(), text.as_str())])?;
+    let value = apache_avro::types::Value::Record(vec![(
+        "orderId".into(),
+        apache_avro::types::Value::String("order-1".into()),
+    )]);
+    Ok(codec
+        .encode_value(topic.name(), &format!("{}.{name}", topic.name()), value)
+        .await)
+}
+
 /// A subject of a fresh topic with one version, registered by the tests' principal.
 async fn registered_subject(topic: &TestTopic) -> Result<String> {
-    let text = schema(topic.name(), "Placed");
-    let codec = Codec::new(
-        &Platform::from_env().registry()?.registering(),
-        [(topic.name(), text.as_str())],
-    )?;
-    let full_name = format!("{}.Placed", topic.name());
-    codec
-        .encode_value(
-            topic.name(),
-            &full_name,
-            apache_avro::types::Value::Record(vec![(
-                "orderId".into(),
-                apache_avro::types::Value::String("order-1".into()),
-            )]),
-        )
-        .await?;
-    Ok(contracts::subject(topic.name(), &full_name))
+    let registering = Platform::from_env().registry()?.registering();
+    encode(&registering, topic, "Placed").await??;
+    Ok(contracts::subject(
+        topic.name(),
+        &format!("{}.Placed", topic.name()),
+    ))
+}
+
+/// Whether `subject` is still there, asked as a principal that may read.
+async fn still_there(subject: &str) -> Result<bool> {
+    let reader = as_principal("ftgo-cli")?;
+    let request = reader
+        .http_client()?
+        .get(format!("{}/subjects/{subject}/versions", reader.url()));
+    Ok(status(&reader, request).await? == StatusCode::OK)
 }
 
 async fn status(access: &RegistryAccess, request: reqwest::RequestBuilder) -> Result<StatusCode> {
@@ -68,17 +84,7 @@ async fn nobody_anonymous_reads_or_deletes() -> Result<()> {
         deleted == StatusCode::UNAUTHORIZED,
         "anonymous delete: {deleted}"
     );
-    // The subject is still there, for a principal that may read.
-    let reader = as_principal("ftgo-cli")?;
-    let versions = status(
-        &reader,
-        http.get(url(&format!("subjects/{subject}/versions"))),
-    )
-    .await?;
-    ensure!(
-        versions == StatusCode::OK,
-        "versions as ftgo-cli: {versions}"
-    );
+    ensure!(still_there(&subject).await?, "{subject} is gone");
     Ok(())
 }
 
@@ -100,21 +106,8 @@ async fn a_service_reads_and_looks_up_but_cannot_register_or_delete() -> Result<
 
     // What it may not: register a schema, even as a codec that registers...
     let other = TestTopic::create("registry_service_new", 1).await?;
-    let text = schema(other.name(), "Forged");
-    let forging = Codec::new(
-        &kitchen.clone().registering(),
-        [(other.name(), text.as_str())],
-    )?;
-    let refused = forging
-        .encode_value(
-            other.name(),
-            &format!("{}.Forged", other.name()),
-            apache_avro::types::Value::Record(vec![(
-                "orderId".into(),
-                apache_avro::types::Value::String("order-1".into()),
-            )]),
-        )
-        .await
+    let refused = encode(&kitchen.clone().registering(), &other, "Forged")
+        .await?
         .expect_err("a service's principal registered a schema");
     ensure!(
         matches!(&refused, EncodeError::Registry { detail, .. } if detail.contains("403")),
@@ -130,37 +123,16 @@ async fn a_service_reads_and_looks_up_but_cannot_register_or_delete() -> Result<
     ensure!(configured == StatusCode::FORBIDDEN, "config: {configured}");
     let deleted = status(&kitchen, http.delete(url(&format!("subjects/{subject}")))).await?;
     ensure!(deleted == StatusCode::FORBIDDEN, "delete: {deleted}");
-    let versions = status(
-        &kitchen,
-        http.get(url(&format!("subjects/{subject}/versions"))),
-    )
-    .await?;
-    ensure!(
-        versions == StatusCode::OK,
-        "the subject is gone: {versions}"
-    );
+    ensure!(still_there(&subject).await?, "{subject} is gone");
     Ok(())
 }
 
 #[tokio::test]
 async fn a_codec_that_does_not_register_names_the_deployment_step() -> Result<()> {
     let topic = TestTopic::create("registry_unregistered", 1).await?;
-    let text = schema(topic.name(), "Unregistered");
     // The tests' principal may register; this codec, like a service's, does not.
-    let codec = Codec::new(
-        &Platform::from_env().registry()?,
-        [(topic.name(), text.as_str())],
-    )?;
-    let missing = codec
-        .encode_value(
-            topic.name(),
-            &format!("{}.Unregistered", topic.name()),
-            apache_avro::types::Value::Record(vec![(
-                "orderId".into(),
-                apache_avro::types::Value::String("order-1".into()),
-            )]),
-        )
-        .await
+    let missing = encode(&Platform::from_env().registry()?, &topic, "Unregistered")
+        .await?
         .expect_err("encoded with a schema nobody registered");
     ensure!(
         matches!(missing, EncodeError::NotRegistered { .. })
