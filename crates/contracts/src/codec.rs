@@ -74,9 +74,9 @@ impl DecodeError {
 /// Why a message could not be encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
-    /// The registry refused the schema (incompatible with the subject's versions), refused
-    /// this principal, or could not be reached; the text says which.
-    #[error("registering {subject}: {detail}")]
+    /// The registry refused the schema (incompatible with the subject's versions), could not
+    /// be reached, or failed; the text says which.
+    #[error("the schema of {subject}: {detail}")]
     Registry { subject: String, detail: String },
     /// The registry refused this principal (401, 403): a credential or a role is wrong.
     #[error("the registry refused {subject}: {detail}")]
@@ -206,6 +206,9 @@ pub struct Codec {
     known: HashMap<(String, String), KnownRecord>,
     /// (topic, full name) -> the id the registry gave our schema.
     ids: RwLock<HashMap<(String, String), u32>>,
+    /// Held while asking the registry for an id, so that many messages of a kind encoded at
+    /// once (a burst at start) ask once, not once each.
+    asking: tokio::sync::Mutex<()>,
     /// (writer's schema id, topic) -> a reader to our schema.
     readers: RwLock<HashMap<(u32, String), Arc<SchemaReader>>>,
 }
@@ -264,6 +267,7 @@ impl Codec {
             settings,
             known,
             ids: RwLock::default(),
+            asking: tokio::sync::Mutex::new(()),
             readers: RwLock::default(),
         })
     }
@@ -350,19 +354,28 @@ impl Codec {
         known: &KnownRecord,
     ) -> Result<Vec<u8>, EncodeError> {
         let key = (topic.to_owned(), full_name.to_owned());
-        let cached = self.ids.read().ok().and_then(|ids| ids.get(&key).copied());
-        let id = match cached {
+        let cached = |ids: &RwLock<HashMap<(String, String), u32>>| {
+            ids.read().ok().and_then(|ids| ids.get(&key).copied())
+        };
+        let id = match cached(&self.ids) {
             Some(id) => id,
             None => {
-                let id = if self.access.registers() {
-                    self.register(topic, full_name, known).await?
-                } else {
-                    self.look_up(topic, full_name, known).await?
-                };
-                if let Ok(mut ids) = self.ids.write() {
-                    ids.insert(key, id);
+                let _asking = self.asking.lock().await;
+                match cached(&self.ids) {
+                    // Asked meanwhile by another message.
+                    Some(id) => id,
+                    None => {
+                        let id = if self.access.registers() {
+                            self.register(topic, full_name, known).await?
+                        } else {
+                            self.look_up(topic, full_name, known).await?
+                        };
+                        if let Ok(mut ids) = self.ids.write() {
+                            ids.insert(key.clone(), id);
+                        }
+                        id
+                    }
                 }
-                id
             }
         };
         let mut bytes = Vec::with_capacity(256);
