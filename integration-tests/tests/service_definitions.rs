@@ -212,3 +212,49 @@ fn each_services_acls_are_what_its_definition_needs() -> Result<()> {
     }
     Ok(())
 }
+
+/// A service runs as a role that may not create tables, so it runs only on a schema its owner
+/// migrated: on a schema never migrated it stops at once, naming `migrate`; `migrate` then
+/// makes it current, and a second `migrate` has nothing to do.
+#[tokio::test]
+async fn a_service_runs_only_on_a_migrated_schema() -> Result<()> {
+    let database = test_support::TestDatabase::create().await?;
+    let url = database.url();
+    // (Bounded: a service that did not refuse would run until stopped.)
+    let service = |arguments: &[&str]| {
+        Command::new("timeout")
+            .args(["60", env!("CARGO_BIN_EXE_ftgo-service")])
+            .args(arguments)
+            .env(
+                service_kit::Settings::own_database_variable("kitchen"),
+                &url,
+            )
+            .env(
+                format!(
+                    "{}DATABASE__MIGRATION_URL",
+                    service_kit::Settings::own_prefix("kitchen")
+                ),
+                &url,
+            )
+            .env("FTGO_HTTP__PORT", "0")
+            .output()
+            .context("running ftgo-service")
+    };
+    let refused = service(&["kitchen", "run", "--group", &unique_group("unmigrated")])?;
+    let said = String::from_utf8_lossy(&refused.stderr);
+    ensure!(
+        !refused.status.success() && said.contains("kitchen-service migrate"),
+        "ran on a schema never migrated: {refused:?}"
+    );
+    for _ in 0..2 {
+        let migrated = service(&["kitchen", "migrate"])?;
+        ensure!(migrated.status.success(), "{migrated:?}");
+    }
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE tablename IN ('outbox', 'inbox', 'compensations')",
+    )
+    .fetch_one(database.pool())
+    .await?;
+    ensure!(tables == 3, "{tables} of the kit's tables");
+    Ok(())
+}

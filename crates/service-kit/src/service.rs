@@ -124,21 +124,22 @@ pub async fn migrate(pool: &PgPool, migrations: &Migrator) -> Result<()> {
 
 /// Fails, naming the step to run, unless every migration of `migrations` was applied and the
 /// kit's tables are there.
-async fn check_migrated(pool: &PgPool, migrations: &Migrator) -> Result<()> {
-    const RUN: &str =
-        "run `<name>-service migrate` as the schema's owner first (deploy/local/services does)";
+async fn check_migrated(name: &str, pool: &PgPool, migrations: &Migrator) -> Result<()> {
+    let run = format!(
+        "run `{name}-service migrate` as the schema's owner first (deploy/local/services does)"
+    );
     let applied: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(pool)
             .await
-            .map_err(|error| anyhow::anyhow!("it has never been migrated ({error}): {RUN}"))?;
+            .map_err(|error| anyhow::anyhow!("it has never been migrated ({error}): {run}"))?;
     let missing: Vec<i64> = migrations
         .iter()
         .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
         .map(|m| m.version)
         .collect();
     if !missing.is_empty() {
-        anyhow::bail!("migrations {missing:?} are not applied: {RUN}");
+        anyhow::bail!("migrations {missing:?} are not applied: {run}");
     }
     let tables: bool = sqlx::query_scalar(
         "SELECT to_regclass('outbox') IS NOT NULL AND to_regclass('inbox') IS NOT NULL
@@ -148,7 +149,7 @@ async fn check_migrated(pool: &PgPool, migrations: &Migrator) -> Result<()> {
     .fetch_one(pool)
     .await?;
     if !tables {
-        anyhow::bail!("the outbox's or the compensations' tables are missing: {RUN}");
+        anyhow::bail!("the outbox's or the compensations' tables are missing: {run}");
     }
     Ok(())
 }
@@ -172,7 +173,7 @@ impl Service {
             .connect_with(settings.database.options()?)
             .await
             .context("connecting to the database (is the platform up? deploy/local/status)")?;
-        check_migrated(&pool, migrations)
+        check_migrated(name, &pool, migrations)
             .await
             .with_context(|| format!("the {name} service's schema is not ready"))?;
         let registry = contracts::RegistryAccess::from_env(&settings.schema_registry.url)?;
