@@ -139,6 +139,26 @@ impl RegistryRole {
     }
 }
 
+/// A cell of the ACL table: each ACL's resource name in backquotes (with `*` when it is a
+/// prefix), or `-` when there is none.
+fn cell<'a>(acls: impl Iterator<Item = &'a Acl>) -> String {
+    let names: Vec<String> = acls
+        .map(|acl| {
+            let star = if acl.pattern == Pattern::Prefixed {
+                "*"
+            } else {
+                ""
+            };
+            format!("`{}{star}`", acl.name)
+        })
+        .collect();
+    if names.is_empty() {
+        "-".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// Who a catalog producer or consumer is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Party {
@@ -280,38 +300,19 @@ impl AccessPlan {
         );
         let users: BTreeSet<&str> = self.acls.iter().map(|acl| acl.user.as_str()).collect();
         for user in users {
-            let cell = |keep: &dyn Fn(&Acl) -> bool| {
-                let names: Vec<String> = self
-                    .of_user(user)
-                    .filter(|acl| keep(acl))
-                    .map(|acl| {
-                        let star = if acl.pattern == Pattern::Prefixed {
-                            "*"
-                        } else {
-                            ""
-                        };
-                        format!("`{}{star}`", acl.name)
-                    })
-                    .collect();
-                if names.is_empty() {
-                    "-".to_owned()
-                } else {
-                    names.join(", ")
-                }
+            // The names of the user's ACLs on `resource` (for `operation` only, if given).
+            let names = |resource: Resource, operation: Option<Operation>| {
+                cell(self.of_user(user).filter(|acl| {
+                    acl.resource == resource && operation.is_none_or(|o| acl.operation == o)
+                }))
             };
-            let topic = |operation| {
-                move |acl: &Acl| acl.resource == Resource::Topic && acl.operation == operation
-            };
-            let read = topic(Operation::Read);
-            let write = topic(Operation::Write);
             out.push_str(&format!(
                 "| `User:{user}` | {} | {} | {} | {} | {} |\n",
-                cell(&read),
-                cell(&write),
-                cell(&|acl: &Acl| acl.resource == Resource::Group),
-                cell(&|acl: &Acl| acl.resource == Resource::TransactionalId),
-                cell(&|acl: &Acl| acl.resource == Resource::Cluster)
-                    .replace("`kafka-cluster`", "describe the cluster"),
+                names(Resource::Topic, Some(Operation::Read)),
+                names(Resource::Topic, Some(Operation::Write)),
+                names(Resource::Group, None),
+                names(Resource::TransactionalId, None),
+                names(Resource::Cluster, None).replace("`kafka-cluster`", "describe the cluster"),
             ));
         }
         for (user, why) in [
