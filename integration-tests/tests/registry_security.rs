@@ -44,10 +44,22 @@ async fn encode(
         .await)
 }
 
-/// A subject of a fresh topic with one version, registered by the tests' principal.
+/// A subject of a fresh topic with one version, registered by the tests' principal. Tried up to
+/// three times: while other tests' subjects are deleted (their topics dropped), Apicurio 3.0.9
+/// may answer a registration 500 ("violates foreign key constraint fk_versions_2": the content
+/// row it found was deleted meanwhile). Seen once in CI; what these tests check comes after.
 async fn registered_subject(topic: &TestTopic) -> Result<String> {
     let registering = Platform::from_env().registry()?.registering();
-    encode(&registering, topic, "Placed").await??;
+    let mut tries = 0;
+    while let Err(error) = encode(&registering, topic, "Placed").await? {
+        tries += 1;
+        let raced =
+            matches!(&error, EncodeError::Registry { detail, .. } if detail.contains("500"));
+        if !raced || tries == 3 {
+            return Err(error.into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     Ok(contracts::subject(
         topic.name(),
         &format!("{}.Placed", topic.name()),
