@@ -71,3 +71,19 @@ WORKDIR /usr/share/ftgo
 USER ftgo
 ENTRYPOINT ["ftgo"]
 CMD ["--help"]
+
+# compose.yaml's one-shot `secrets`, as root: the passwords, the CA and the broker's certificate,
+# the registry's users, made in the `secrets` volume with deploy/local/platform.sh's functions
+# and `ftgo acls plan`, and a directory per container (deploy/compose/secrets/entrypoint).
+FROM ftgo AS secrets
+USER root
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/*
+COPY deploy/local/platform.sh deploy/compose/secrets/entrypoint /opt/ftgo/
+COPY services /tmp/services
+RUN for manifest in /tmp/services/*/Cargo.toml; do basename "$(dirname "$manifest")"; done \
+        | paste -sd" " >/opt/ftgo/service-names \
+    && rm -rf /tmp/services
+ENTRYPOINT ["/opt/ftgo/entrypoint"]
+CMD []

@@ -24,8 +24,8 @@ KAFKA_SUPER_USERS="User:ftgo-broker;User:ftgo-admin;User:ftgo-test"
 # tls/ca.pem, tls/broker.pem (key and certificate) and kafka/ftgo-broker (its password);
 # lib.sh's ensure_kafka_secrets makes them.
 #
-# kafka_server_properties DATA_DIR --plaintext: the same node with no security at all, for the
-# compose stack until it is secured too (docs/security.md says so).
+# kafka_server_properties DATA_DIR --plaintext: the same node with no security at all, for
+# deploy/local/bench-security's baseline only (what TLS and SASL cost).
 kafka_server_properties() {
     local data="$1" secrets="$2"
     cat <<PROPERTIES
@@ -109,28 +109,22 @@ host    all          all         ::1/128        scram-sha-256
 HBA
 }
 
-# registry_environment [AUTH_FILE]: exports Apicurio Registry's settings. Storage: the
-# `apicurio` database of our PostgreSQL, so schemas and their ids survive restarts. With
-# AUTH_FILE (registry_auth_properties' output), every call authenticates and the core API's
-# deletions are off; subjects can still be deleted through the Confluent API by the roles that
-# may write (the registry ignores those switches there: docs/security.md). Without it, the
-# registry is open: the compose stack's, until it is secured.
+# registry_environment AUTH_FILE: exports Apicurio Registry's settings. Storage: the `apicurio`
+# database of our PostgreSQL, so schemas and their ids survive restarts. AUTH_FILE
+# (registry_auth_properties' output) holds its users and roles and its database password:
+# every call authenticates, and the core API's deletions are off; subjects can still be deleted
+# through the Confluent API by the roles that may write (the registry ignores those switches
+# there: docs/security.md).
 registry_environment() {
     export QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_PORT="$FTGO_REGISTRY_PORT"
     export APICURIO_STORAGE_KIND=sql APICURIO_STORAGE_SQL_KIND=postgresql
     export APICURIO_DATASOURCE_URL="jdbc:postgresql://127.0.0.1:$FTGO_POSTGRES_PORT/apicurio"
     export APICURIO_DATASOURCE_USERNAME=apicurio
-    local deletion=true
-    if [ -n "${1:-}" ]; then
-        # The database password is in the file too (a variable would win over it).
-        export QUARKUS_CONFIG_LOCATIONS="file:$1"
-        deletion=false
-    else
-        export APICURIO_DATASOURCE_PASSWORD=apicurio
-    fi
-    export APICURIO_REST_DELETION_ARTIFACT_ENABLED=$deletion
-    export APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=$deletion
-    export APICURIO_REST_DELETION_GROUP_ENABLED=$deletion
+    # The database password is in the file too (a variable would win over it).
+    export QUARKUS_CONFIG_LOCATIONS="file:${1:?names the registry auth file}"
+    export APICURIO_REST_DELETION_ARTIFACT_ENABLED=false
+    export APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=false
+    export APICURIO_REST_DELETION_GROUP_ENABLED=false
     export QUARKUS_LOG_CONSOLE_JSON=false
 }
 
@@ -157,4 +151,94 @@ PROPERTIES
         printf 'quarkus.security.users.embedded.users.%s=%s\n' "$user" "$(cat "$secrets/kafka/$user")"
         printf 'quarkus.security.users.embedded.roles.%s=%s\n' "$user" "$role"
     done
+}
+
+# ---- secrets: made by deploy/local/up under its state directory, and by compose.yaml's
+# ---- `secrets` container in its volume (deploy/compose/secrets/entrypoint), the same way.
+
+# A new random password: 24 characters of [A-Za-z0-9_-] (safe in URLs and in Kafka's SCRAM
+# syntax).
+random_password() {
+    head -c 18 /dev/urandom | base64 | tr '+/' '-_'
+}
+
+# ensure_secret FILE: a random password in FILE, made when missing (0600, its directory 0700).
+# Kept across restarts; to rotate a password, replace the file and run up again
+# (docs/security.md).
+ensure_secret() {
+    [ -s "$1" ] && return 0
+    (umask 077 && mkdir -p "$(dirname "$1")" && random_password >"$1")
+}
+
+# platform_database_roles SERVICE...: every role setup.sql makes, a line each: the admin, the
+# registry's, and each service's runtime and migration roles.
+platform_database_roles() {
+    local name
+    printf '%s\n' ftgo_admin apicurio
+    for name in "$@"; do
+        printf '%s\n' "ftgo_$name" "ftgo_${name}_owner"
+    done
+}
+
+# make_kafka_tls DIR: a CA (made when DIR has none) and the broker's certificate (CN=ftgo-broker,
+# for 127.0.0.1 and localhost; its key and certificate in one PEM file, as Kafka's PEM keystore
+# reads them) under DIR, with OpenSSL. The CA's key stays there, 0600, to sign a new broker
+# certificate (delete broker.pem and run again); ca.pem is readable by all.
+make_kafka_tls() {
+    (
+        umask 077
+        mkdir -p "$1"
+        cd "$1" || exit 1
+        if [ ! -s ca.pem ]; then
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+                -subj "/CN=ftgo-local-ca" -addext "basicConstraints=critical,CA:TRUE" \
+                -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || exit 1
+        fi
+        openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr \
+            -subj "/CN=ftgo-broker" 2>/dev/null || exit 1
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+            "extendedKeyUsage=serverAuth,clientAuth" >broker.ext
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+            -extfile broker.ext -out broker.crt 2>/dev/null || exit 1
+        cat broker.key broker.crt >broker.pem
+        rm -f broker.key broker.csr broker.ext broker.crt ca.srl
+        chmod 644 ca.pem
+    )
+}
+
+# kafka_format_scram SECRETS_DIR: the StorageTool's --add-scram arguments, a word each, for the
+# two principals a new cluster needs before any other can be given one: the broker itself and
+# the provisioning principal (passwords in SECRETS_DIR/kafka/NAME). They are on the tool's
+# command line for the second it runs: it takes SCRAM credentials no other way
+# (docs/security.md).
+kafka_format_scram() {
+    local name
+    for name in ftgo-broker ftgo-admin; do
+        printf -- '--add-scram SCRAM-SHA-512=[name=%s,password=%s] ' "$name" "$(cat "$1/kafka/$name")"
+    done
+}
+
+# kafka_client_properties USER SECRETS_DIR: a Java client's settings (Kafka's console tools,
+# PlatformAdmin) for USER over SASL_SSL (its password in SECRETS_DIR/kafka/USER), trusting the
+# CA of SECRETS_DIR/tls/ca.pem.
+kafka_client_properties() {
+    cat <<PROPERTIES
+# Generated for $1; holds its password.
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$1" password="$(cat "$2/kafka/$1")";
+ssl.truststore.type=PEM
+ssl.truststore.location=$2/tls/ca.pem
+PROPERTIES
+}
+
+# postgres_setup_script SETUP_SQL PASSWORD_DIR ROLE...: setup.sql preceded by the psql variable
+# it takes the roles' passwords in (`role_passwords`, from PASSWORD_DIR/ROLE each), for psql's
+# stdin: passwords are never on a command line.
+postgres_setup_script() {
+    local sql="$1" dir="$2" role passwords=""
+    shift 2
+    for role in "$@"; do passwords+="$role=$(cat "$dir/$role") "; done
+    printf '\\set role_passwords %s\n' "'${passwords% }'"
+    cat "$sql"
 }

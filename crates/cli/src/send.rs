@@ -125,10 +125,21 @@ pub fn kafka_unreachable(bootstrap: &str) -> String {
     )
 }
 
-/// The broker's topics, or an error that says to start the platform.
+/// The broker's topics, or an error that says to start the platform, or, when the broker
+/// refused the login, which settings name the principal and its password.
 pub fn probe_kafka(bootstrap: &str) -> Result<TopicAdmin> {
     // The error's own text, once: its source chain repeats librdkafka's message.
-    let unreachable = |e: kafka::KafkaError| anyhow!("{} ({e})", kafka_unreachable(bootstrap));
+    let unreachable = |e: kafka::KafkaError| match e {
+        kafka::KafkaError::Security { reason, .. } => anyhow!(
+            "Kafka at {bootstrap} did not let {} in: {reason} (the security protocol is \
+             FTGO_KAFKA__CONFIG__SECURITY_PROTOCOL, the principal FTGO_KAFKA__CONFIG__SASL_USERNAME, \
+             its password in FTGO_KAFKA__CONFIG__SASL_PASSWORD_FILE, the CA \
+             FTGO_KAFKA__CONFIG__SSL_CA_LOCATION; docs/security.md)",
+            std::env::var("FTGO_KAFKA__CONFIG__SASL_USERNAME")
+                .unwrap_or_else(|_| "a client without a principal".into())
+        ),
+        e => anyhow!("{} ({e})", kafka_unreachable(bootstrap)),
+    };
     let admin = TopicAdmin::new(bootstrap, PROBE_TIMEOUT).map_err(unreachable)?;
     admin.topics().map_err(unreachable)?;
     Ok(admin)

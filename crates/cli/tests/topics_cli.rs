@@ -244,3 +244,32 @@ fn apply_check_prints_the_manifest_and_names_the_topic_and_field_of_an_error() -
     );
     Ok(())
 }
+
+/// A login the broker refuses is said as such, with the settings that name the principal and
+/// its password, not as a broker that does not answer.
+#[test]
+fn a_refused_login_names_the_principal_s_settings_not_a_broker_down() -> Result<()> {
+    let platform = Platform::from_env();
+    let wrong = std::env::temp_dir().join(format!("ftgo-wrong-password-{}", unique_suffix()));
+    std::fs::write(&wrong, "not-the-password")?;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ftgo"))
+        .arg("topics")
+        .env("FTGO_KAFKA__BOOTSTRAP_SERVERS", &platform.bootstrap_servers)
+        .env("FTGO_KAFKA__CONFIG__SASL_PASSWORD_FILE", &wrong)
+        .output()?;
+    std::fs::remove_file(&wrong)?;
+    let stderr = String::from_utf8(output.stderr)?;
+    ensure!(
+        !output.status.success(),
+        "ftgo topics ran with a wrong password"
+    );
+    let user = std::env::var("FTGO_KAFKA__CONFIG__SASL_USERNAME")?;
+    ensure!(
+        stderr.contains(&format!("did not let {user} in"))
+            && stderr.contains("Authentication failed")
+            && stderr.contains("FTGO_KAFKA__CONFIG__SASL_PASSWORD_FILE")
+            && !stderr.contains("does not answer"),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::KafkaError;
-use crate::reader::{client, partitions, standalone};
+use crate::reader::{Standalone, client, explained, partitions, standalone};
 
 /// A topic as the broker's metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl Watermarks {
 /// Topics, partitions and watermarks, through one connection: for tools that ask about many
 /// topics at once.
 pub struct TopicAdmin {
-    consumer: BaseConsumer,
+    consumer: Standalone,
     timeout: Duration,
 }
 
@@ -65,7 +65,7 @@ impl TopicAdmin {
         let metadata = self
             .consumer
             .fetch_metadata(None, self.timeout)
-            .map_err(client("fetching the broker's metadata"))?;
+            .map_err(|e| explained(&self.consumer, "fetching the broker's metadata", e))?;
         let mut topics: Vec<TopicInfo> = metadata
             .topics()
             .iter()
@@ -103,7 +103,7 @@ impl TopicAdmin {
 }
 
 fn watermarks_of(
-    consumer: &BaseConsumer,
+    consumer: &Standalone,
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<Watermarks>, KafkaError> {
@@ -134,7 +134,7 @@ pub fn watermarks(
 /// The offsets one consumer group has committed, read and written without joining the group,
 /// so no member of it is disturbed (no rebalance).
 pub struct GroupOffsets {
-    consumer: BaseConsumer,
+    consumer: Standalone,
     group: String,
     timeout: Duration,
 }

@@ -42,6 +42,11 @@ pub enum KafkaError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// The connection's security failed: the broker refused the client's SASL credentials, or
+    /// the TLS handshake failed (a certificate not trusted, a protocol other than the
+    /// listener's), as librdkafka reported.
+    #[error("{what}: the connection's security failed: {reason}")]
+    Security { what: &'static str, reason: String },
     #[error("invalid settings: {0}")]
     Settings(String),
     /// A handler failed permanently and nothing dead-lettered the record: the runner stops

@@ -3,7 +3,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use messaging::Received;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::sync::Mutex;
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::KafkaError;
@@ -12,25 +15,71 @@ pub(crate) fn client(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) 
     move |source| KafkaError::Client { what, source }
 }
 
+/// A tool's consumer: it remembers the last error librdkafka reported on its own (a refused
+/// login, a broker that closed the connection), which a request that fails says nothing of: it
+/// only timed out, or met a transport failure.
+pub(crate) type Standalone = BaseConsumer<Reported>;
+
+#[derive(Default)]
+pub(crate) struct Reported(Mutex<Option<String>>);
+
+impl ClientContext for Reported {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "librdkafka reported an error");
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
+    }
+}
+
+impl ConsumerContext for Reported {}
+
+/// `error` of a request `what` of `consumer`, or [`KafkaError::Security`] when librdkafka said
+/// meanwhile that the connection's security failed: a refused login, a TLS handshake (its
+/// reports arrive by polling).
+pub(crate) fn explained(
+    consumer: &Standalone,
+    what: &'static str,
+    error: rdkafka::error::KafkaError,
+) -> KafkaError {
+    for _ in 0..5 {
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+    let reported = consumer
+        .context()
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    match reported {
+        Some(reason)
+            if ["Authentication failed", "SASL", "SSL", "security.protocol"]
+                .iter()
+                .any(|said| reason.contains(said)) =>
+        {
+            KafkaError::Security { what, reason }
+        }
+        _ => client(what)(error),
+    }
+}
+
 /// A consumer that never subscribes, so it never joins `group` (a group id is needed to read
 /// or write the group's offsets) and commits only when told to.
-pub(crate) fn standalone(bootstrap_servers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
+pub(crate) fn standalone(bootstrap_servers: &str, group: &str) -> Result<Standalone, KafkaError> {
     crate::client_config(bootstrap_servers)?
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .create()
+        .create_with_context(Reported::default())
         .map_err(client("creating a consumer"))
 }
 
 /// A consumer that joins no group and commits nothing.
-fn reader(bootstrap_servers: &str) -> Result<BaseConsumer, KafkaError> {
+fn reader(bootstrap_servers: &str) -> Result<Standalone, KafkaError> {
     standalone(bootstrap_servers, "ftgo-topic-reader")
 }
 
 /// The partitions of `topic` in order, or [`KafkaError::UnknownTopic`].
 pub(crate) fn partitions(
-    consumer: &BaseConsumer,
+    consumer: &Standalone,
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<i32>, KafkaError> {
@@ -53,7 +102,7 @@ pub(crate) fn partitions(
 /// Follows a topic as a console consumer does, without a group: every partition from its
 /// beginning or from its end (what is written from now on).
 pub struct TopicTail {
-    consumer: BaseConsumer,
+    consumer: Standalone,
 }
 
 impl std::fmt::Debug for TopicTail {
@@ -151,7 +200,7 @@ pub fn read_topic_since(
 
 /// Each partition's first offset timestamped `since` or later; `None` where there is none.
 fn offsets_since(
-    consumer: &BaseConsumer,
+    consumer: &Standalone,
     topic: &str,
     partitions: &[i32],
     since: SystemTime,

@@ -37,7 +37,7 @@ enum Command {
         #[arg(long)]
         group: Option<String>,
         /// Migrates first, as `migrate` does (the process then holds the migration role's
-        /// credentials too: for a single box, such as the compose stack).
+        /// credentials too: for a single box that holds both, as in development).
         #[arg(long)]
         migrate: bool,
     },
