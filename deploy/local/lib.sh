@@ -33,6 +33,10 @@ export FTGO_CACHE_DIR
 
 RUN_DIR="$FTGO_STATE_DIR/run"
 LOG_DIR="$FTGO_STATE_DIR/logs"
+# Kafka's nodes (FTGO_KAFKA_BROKERS, platform.sh): node 1 in kafka/ (the process `kafka`), node
+# N in kafka-N/ (the process `kafka-N`), each its data/ and server.properties there.
+kafka_component() { if [ "$1" -eq 1 ]; then echo kafka; else echo "kafka-$1"; fi; }
+kafka_node_dir() { echo "$FTGO_STATE_DIR/$(kafka_component "$1")"; }
 KAFKA_DATA_DIR="$FTGO_STATE_DIR/kafka/data"
 PG_DIR="$FTGO_STATE_DIR/postgres"
 # Passwords, the local CA and the broker's key: made by `up`, never in the repository (0700).

@@ -15,30 +15,53 @@ REGISTRY_JVM_OPTS=(-Xms64m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true)
 # principal gets exactly the ACLs of `ftgo acls plan` (crates/contracts/src/access.rs).
 KAFKA_SUPER_USERS="User:ftgo-broker;User:ftgo-admin;User:ftgo-test"
 
-# kafka_server_properties DATA_DIR SECRETS_DIR: the broker's configuration (one KRaft node,
-# broker and controller, on 127.0.0.1). Clients and the broker itself speak SASL_SSL with
-# SCRAM-SHA-512 on the BROKER listener; the controller listener speaks TLS with client
-# certificates (KRaft keeps SCRAM credentials in its metadata log, which the controller
-# listener must work without), and the broker's certificate (CN=ftgo-broker) is its principal
+# The cluster's size: FTGO_KAFKA_BROKERS KRaft nodes (deploy/local/env; 1 by default, 3 for a
+# replicated cluster), each a broker and a controller. Node N listens on FTGO_KAFKA_PORT + 2(N-1)
+# and its controller on FTGO_KAFKA_CONTROLLER_PORT + 2(N-1): 9092/9093, 9094/9095, 9096/9097.
+kafka_brokers() { printf '%s\n' "${FTGO_KAFKA_BROKERS:-1}"; }
+kafka_broker_port() { printf '%s\n' $((FTGO_KAFKA_PORT + 2 * ($1 - 1))); }
+kafka_controller_port() { printf '%s\n' $((FTGO_KAFKA_CONTROLLER_PORT + 2 * ($1 - 1))); }
+# Copies of each partition (every node's, up to 3), and how many must have a write before it
+# is acknowledged (one less: a write survives one node down).
+kafka_replication() { local n; n="$(kafka_brokers)"; printf '%s\n' $((n < 3 ? n : 3)); }
+kafka_min_insync() { local r; r="$(kafka_replication)"; printf '%s\n' $((r > 1 ? r - 1 : 1)); }
+
+# kafka_server_properties DATA_DIR SECRETS_DIR [NODE]: the configuration of node NODE (1 by
+# default) of the cluster, broker and controller, on 127.0.0.1. Clients and the brokers speak
+# SASL_SSL with SCRAM-SHA-512 on the BROKER listener; the controller listener speaks TLS with
+# client certificates (KRaft keeps SCRAM credentials in its metadata log, which the controller
+# listener must work without), and the brokers' certificate (CN=ftgo-broker) is their principal
 # there. StandardAuthorizer: nothing is allowed that no ACL allows. SECRETS_DIR holds
 # tls/ca.pem, tls/broker.pem (key and certificate) and kafka/ftgo-broker (its password);
-# lib.sh's ensure_kafka_secrets makes them.
+# lib.sh's ensure_kafka_secrets makes them. One node finds its controller quorum by bootstrap
+# (formatted --standalone); several name every voter (controller.quorum.voters, a static
+# quorum, formatted alike).
 #
-# kafka_server_properties DATA_DIR --plaintext: the same node with no security at all, for
+# kafka_server_properties DATA_DIR --plaintext: one node with no security at all, for
 # deploy/local/bench-security's baseline only (what TLS and SASL cost).
 kafka_server_properties() {
-    local data="$1" secrets="$2"
+    local data="$1" secrets="$2" node="${3:-1}" brokers replication min_insync port controller voters="" i
+    brokers="$(kafka_brokers)"
+    [ "$secrets" = --plaintext ] && brokers=1
+    replication="$(kafka_replication)" min_insync="$(kafka_min_insync)"
+    port="$(kafka_broker_port "$node")" controller="$(kafka_controller_port "$node")"
     cat <<PROPERTIES
 # Generated from deploy/local/platform.sh; edits are overwritten.
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$FTGO_KAFKA_CONTROLLER_PORT
-listeners=BROKER://127.0.0.1:$FTGO_KAFKA_PORT,CONTROLLER://127.0.0.1:$FTGO_KAFKA_CONTROLLER_PORT
-advertised.listeners=BROKER://127.0.0.1:$FTGO_KAFKA_PORT
+node.id=$node
+listeners=BROKER://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=BROKER://127.0.0.1:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=BROKER
 log.dirs=$data
 PROPERTIES
+    if [ "$brokers" -eq 1 ]; then
+        echo "controller.quorum.bootstrap.servers=127.0.0.1:$FTGO_KAFKA_CONTROLLER_PORT"
+        replication=1 min_insync=1
+    else
+        for i in $(seq 1 "$brokers"); do voters+="${voters:+,}$i@127.0.0.1:$(kafka_controller_port "$i")"; done
+        echo "controller.quorum.voters=$voters"
+    fi
     if [ "$secrets" = --plaintext ]; then
         echo "listener.security.protocol.map=CONTROLLER:PLAINTEXT,BROKER:PLAINTEXT"
     else
@@ -63,13 +86,16 @@ PROPERTIES
 # should fail loudly, not create a topic.
 auto.create.topics.enable=false
 num.partitions=1
-offsets.topic.replication.factor=1
+default.replication.factor=$replication
+min.insync.replicas=$min_insync
+offsets.topic.replication.factor=$replication
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-# One node: no reason to wait for more members before the first rebalance.
+transaction.state.log.replication.factor=$replication
+transaction.state.log.min.isr=$min_insync
+share.coordinator.state.topic.replication.factor=$replication
+share.coordinator.state.topic.min.isr=$min_insync
+# No reason to wait for more members before a group's first rebalance: tests start their
+# members together, and the services' instances join as they start.
 group.initial.rebalance.delay.ms=0
 delete.topic.enable=true
 log.retention.check.interval.ms=60000

@@ -24,6 +24,20 @@ pub struct TopicSpec {
     pub configs: BTreeMap<String, String>,
 }
 
+impl TopicSpec {
+    /// The same topic with `copies` copies of each partition instead of the declared number
+    /// (the manifest's suits one broker), and `min.insync.replicas` one less (at least 1): a
+    /// write is acknowledged once all but one copy have it, so it survives one broker down.
+    pub fn replicated(mut self, copies: i32) -> Self {
+        self.replication = copies;
+        self.configs.insert(
+            "min.insync.replicas".into(),
+            (copies - 1).max(1).to_string(),
+        );
+        self
+    }
+}
+
 /// What applying one topic did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicChange {

@@ -62,7 +62,9 @@ impl TestTopic {
     ) -> Result<Self> {
         let platform = Platform::from_env();
         let admin = admin_client(&platform)?;
-        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        // The broker's default replication (-1): one copy on one node, three on a replicated
+        // cluster, whose min.insync.replicas a single copy could never satisfy.
+        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(-1));
         for (key, value) in configs {
             topic = topic.set(key, value);
         }

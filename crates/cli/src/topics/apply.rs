@@ -20,10 +20,21 @@ pub struct Options {
     /// configs, tab-separated), without the broker.
     #[arg(long)]
     pub check: bool,
+    /// Copies of each partition of a topic created, instead of the manifest's (which suits
+    /// one broker); `min.insync.replicas` becomes one less (a write survives one broker down).
+    /// `deploy/local/up` gives the local cluster's (FTGO_KAFKA_BROKERS).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub replication: Option<i32>,
 }
 
 pub async fn apply(bootstrap: &str, options: &Options) -> Result<ExitCode> {
-    let specs = kafka::manifest::read(&options.file)?;
+    let mut specs = kafka::manifest::read(&options.file)?;
+    if let Some(copies) = options.replication {
+        specs = specs
+            .into_iter()
+            .map(|spec| spec.replicated(copies))
+            .collect();
+    }
     if options.check {
         for spec in &specs {
             let configs: Vec<String> = spec

@@ -37,14 +37,10 @@ pub fn render(specs: &[TopicSpec], options: &Options) -> Result<String> {
          # from deploy/topics.toml; edit that file instead, then render again.\n",
     );
     for (i, spec) in specs.iter().enumerate() {
-        let mut configs = spec.configs.clone();
-        let replicas = match options.replication {
+        let spec = match options.replication {
             Some(n) if n < 1 => bail!("--replication must be at least 1"),
-            Some(n) => {
-                configs.insert("min.insync.replicas".into(), (n - 1).max(1).to_string());
-                n
-            }
-            None => spec.replication,
+            Some(n) => spec.clone().replicated(n),
+            None => spec.clone(),
         };
         // Kubernetes names are lowercase DNS subdomains; Kafka's may hold `_` and capitals.
         let resource = spec.name.to_lowercase().replace('_', "-");
@@ -59,8 +55,8 @@ pub fn render(specs: &[TopicSpec], options: &Options) -> Result<String> {
             "spec": {
                 "topicName": spec.name,
                 "partitions": spec.partitions,
-                "replicas": replicas,
-                "config": configs,
+                "replicas": spec.replication,
+                "config": spec.configs,
             },
         });
         if i > 0 {

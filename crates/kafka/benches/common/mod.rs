@@ -37,7 +37,12 @@ impl BenchTopic {
             kafka::client_config(&bootstrap())?.create()?;
         admin
             .create_topics(
-                &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
+                // The broker's default replication (-1), as the platform's topics have.
+                &[NewTopic::new(
+                    &name,
+                    partitions,
+                    TopicReplication::Fixed(-1),
+                )],
                 &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
             )
             .await?;
