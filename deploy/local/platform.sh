@@ -26,6 +26,15 @@ kafka_controller_port() { printf '%s\n' $((FTGO_KAFKA_CONTROLLER_PORT + 2 * ($1 
 kafka_replication() { local n; n="$(kafka_brokers)"; printf '%s\n' $((n < 3 ? n : 3)); }
 kafka_min_insync() { local r; r="$(kafka_replication)"; printf '%s\n' $((r > 1 ? r - 1 : 1)); }
 
+# Listeners reached through proxies (deploy/local/chaos puts Toxiproxy between each service and
+# the brokers). With FTGO_KAFKA_PROXIED="order kitchen ..." (up to 10 names) and
+# FTGO_KAFKA_PROXY_PORT=P, node N has one more listener per name, P_<NAME>, on
+# kafka_proxied_port N K (K: the name's place, from 0) and advertised on kafka_proxy_port N K,
+# where a proxy listens and forwards to it: a client that bootstraps through its own proxies
+# is sent to them for every broker, so cutting them cuts that client only. Unset: none.
+kafka_proxy_port() { printf '%s\n' $((FTGO_KAFKA_PROXY_PORT + 20 * ($1 - 1) + $2)); }
+kafka_proxied_port() { printf '%s\n' $((FTGO_KAFKA_PROXY_PORT + 10 + 20 * ($1 - 1) + $2)); }
+
 # kafka_server_properties DATA_DIR SECRETS_DIR [NODE]: the configuration of node NODE (1 by
 # default) of the cluster, broker and controller, on 127.0.0.1. Clients and the brokers speak
 # SASL_SSL with SCRAM-SHA-512 on the BROKER listener; the controller listener speaks TLS with
@@ -45,12 +54,23 @@ kafka_server_properties() {
     [ "$secrets" = --plaintext ] && brokers=1
     replication="$(kafka_replication)" min_insync="$(kafka_min_insync)"
     port="$(kafka_broker_port "$node")" controller="$(kafka_controller_port "$node")"
+    local listeners="BROKER://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller"
+    local advertised="BROKER://127.0.0.1:$port" protocols="CONTROLLER:SSL,BROKER:SASL_SSL" jaas="" name k=0
+    for name in ${FTGO_KAFKA_PROXIED:-}; do
+        [ "$secrets" != --plaintext ] || break
+        name="P_$(tr '[:lower:]-' '[:upper:]_' <<<"$name")"
+        listeners+=",$name://127.0.0.1:$(kafka_proxied_port "$node" "$k")"
+        advertised+=",$name://127.0.0.1:$(kafka_proxy_port "$node" "$k")"
+        protocols+=",$name:SASL_SSL"
+        jaas+="listener.name.${name,,}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"$'\n'
+        k=$((k + 1))
+    done
     cat <<PROPERTIES
 # Generated from deploy/local/platform.sh; edits are overwritten.
 process.roles=broker,controller
 node.id=$node
-listeners=BROKER://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=BROKER://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=BROKER
 log.dirs=$data
@@ -66,8 +86,8 @@ PROPERTIES
         echo "listener.security.protocol.map=CONTROLLER:PLAINTEXT,BROKER:PLAINTEXT"
     else
         cat <<PROPERTIES
-listener.security.protocol.map=CONTROLLER:SSL,BROKER:SASL_SSL
-sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.security.protocol.map=$protocols
+${jaas}sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="ftgo-broker" password="$(cat "$secrets/kafka/ftgo-broker")";
 ssl.keystore.type=PEM

@@ -100,6 +100,16 @@ pub enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// The fault-injection suite's workload and checker (deploy/local/chaos plays the faults):
+    /// places orders of every outcome, then verifies each order and the whole system.
+    Chaos {
+        #[command(subcommand)]
+        command: crate::chaos::ChaosCommand,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Load tests: publishes orders for the demo data and measures throughput and latency.
     Bench {
         #[command(subcommand)]
@@ -357,6 +367,11 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             kafka,
             registry,
         } => bench::bench(&kafka.bootstrap_servers, &registry.url, &command).await,
+        Command::Chaos {
+            command,
+            kafka,
+            registry,
+        } => crate::chaos::chaos(&kafka.bootstrap_servers, &registry.url, &command).await,
         Command::Outbox { command } => run_outbox(command).await,
         Command::Topics {
             command,

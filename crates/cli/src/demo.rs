@@ -81,6 +81,7 @@ pub async fn demo(bootstrap: &str, registry: &str, options: &Options) -> Result<
             timeout: options.timeout,
             groups: Vec::new(),
             republish: true,
+            guests: 0,
         },
     )
     .await?;

@@ -13,6 +13,8 @@
 //!   commands, then waiting until the services' groups have taken them in.
 //! - `bench`: `ftgo bench orders`, CreateOrder for the demo data at full speed or a fixed rate;
 //!   throughput and publish-to-outcome latency (p50, p95, p99, max).
+//! - `chaos`: `ftgo chaos place | check`, the fault-injection suite's workload (orders of
+//!   every outcome) and checker (every order and every service's tables after a run).
 //! - `outbox`: `ftgo outbox list | retry | discard`, the outbox rows a service's relay could
 //!   never publish (moved aside; later rows of their keys wait), from the service's database.
 //! - `topics`: `ftgo topics`, each topic's partitions, records and consumer groups' lag;
@@ -51,6 +53,7 @@ mod acls;
 mod avro_json;
 mod bench;
 mod catalog_docs;
+mod chaos;
 mod commands;
 mod compatibility;
 mod demo;

@@ -31,11 +31,20 @@ pub struct Rows {
 }
 
 impl Target {
+    /// The service's database where `FTGO_<SERVICE>_DATABASE__URL` says.
+    pub fn of(service: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+            database_url: None,
+        }
+    }
+
     fn variable(&self) -> String {
         format!("FTGO_{}_DATABASE__URL", self.service.to_uppercase())
     }
 
-    async fn pool(&self) -> Result<PgPool> {
+    /// A pool on the service's database, which must hold the outbox's tables.
+    pub async fn pool(&self) -> Result<PgPool> {
         ensure!(
             !self.service.is_empty() && self.service.bytes().all(|b| b.is_ascii_lowercase()),
             "{:?} is not a service name: use order, consumer, kitchen, accounting, restaurant or \

@@ -74,12 +74,7 @@ pub fn topics_keyed_by(key_field: &str) -> Vec<&'static str> {
 pub fn produced_by(
     service: &str,
 ) -> impl Iterator<Item = (&'static ChannelInfo, &'static RecordInfo)> + '_ {
-    let is_service = move |party: &str| {
-        party
-            .strip_prefix(service)
-            .and_then(|rest| rest.strip_prefix(" service"))
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
-    };
+    let is_service = move |party: &str| names_service(party, service);
     records().filter(move |(channel, record)| {
         if record.producer.is_empty() {
             channel.producers.iter().any(|p| is_service(p))
@@ -87,6 +82,44 @@ pub fn produced_by(
             is_service(record.producer)
         }
     })
+}
+
+/// The channels `service` (`kitchen`) consumes, as the catalog's consumers say.
+pub fn consumed_by(service: &str) -> impl Iterator<Item = &'static ChannelInfo> + '_ {
+    CHANNELS.iter().filter(move |c| {
+        c.consumers
+            .iter()
+            .any(|party| names_service(party, service))
+    })
+}
+
+/// Every service the catalog names as a producer or consumer (`order`, `kitchen`, ...), in
+/// the order the catalog first names them.
+pub fn services() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    let parties = CHANNELS.iter().flat_map(|c| {
+        c.producers
+            .iter()
+            .chain(c.consumers.iter())
+            .chain(c.records.iter().map(|r| &r.producer))
+    });
+    for party in parties {
+        let Some((name, _)) = party.split_once(" service") else {
+            continue;
+        };
+        if !name.is_empty() && !name.contains(' ') && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Whether a catalog party (`kitchen service (menu replica)`) is `service`'s.
+fn names_service(party: &str, service: &str) -> bool {
+    party
+        .strip_prefix(service)
+        .and_then(|rest| rest.strip_prefix(" service"))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
 }
 
 #[cfg(test)]
@@ -139,6 +172,38 @@ mod tests {
             super::produced_by("ord").count(),
             0,
             "a name is matched whole"
+        );
+    }
+
+    #[test]
+    fn a_service_consumes_what_the_catalog_says() {
+        let topics = |service| {
+            super::consumed_by(service)
+                .map(|c| c.topic)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            topics("kitchen"),
+            ["ftgo.kitchen.commands", "ftgo.restaurant.events"]
+        );
+        assert_eq!(
+            topics("delivery"),
+            ["ftgo.order.events", "ftgo.ticket.events"]
+        );
+        assert!(topics("order").contains(&"ftgo.order.replies"));
+        assert!(topics("ord").is_empty(), "a name is matched whole");
+        let mut services = super::services();
+        services.sort_unstable();
+        assert_eq!(
+            services,
+            [
+                "accounting",
+                "consumer",
+                "delivery",
+                "kitchen",
+                "order",
+                "restaurant"
+            ]
         );
     }
 }

@@ -43,6 +43,7 @@ pub struct Metrics {
     pub handled: Family<OutcomeLabels, Counter>,
     pub handler_seconds: Family<TopicLabels, Histogram>,
     pub outbox_backlog: Gauge,
+    pub relay_leader: Gauge,
     pub sagas_stalled: Gauge,
     pub outbox_failed: Gauge,
     pub inbox_rows: Gauge,
@@ -85,6 +86,12 @@ impl Metrics {
             "Rows in the outbox waiting for the relay",
             outbox_backlog.clone(),
         );
+        let relay_leader = Gauge::default();
+        registry.register(
+            "relay_leader",
+            "1 while this instance leads its service's outbox relay (one instance does), else 0",
+            relay_leader.clone(),
+        );
         let sagas_stalled = Gauge::default();
         registry.register(
             "sagas_stalled",
@@ -122,6 +129,7 @@ impl Metrics {
             handled,
             handler_seconds,
             outbox_backlog,
+            relay_leader,
             sagas_stalled,
             outbox_failed,
             inbox_rows,

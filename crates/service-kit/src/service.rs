@@ -352,7 +352,9 @@ fn spawn_relay(
                 leading.clone(),
             );
             let pool = pool.clone();
+            let leader = metrics.relay_leader.clone();
             async move {
+                let _term = LeadershipTerm::begin(leader);
                 let producer = match producer {
                     Ok(producer) => producer,
                     Err(error) => {
@@ -368,6 +370,23 @@ fn spawn_relay(
         })
         .await
     })
+}
+
+/// A leadership term of the relay, shown by the `relay_leader` gauge: 1 from its beginning,
+/// back to 0 when it ends, however it ends.
+struct LeadershipTerm(prometheus_client::metrics::gauge::Gauge);
+
+impl LeadershipTerm {
+    fn begin(gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.set(1);
+        Self(gauge)
+    }
+}
+
+impl Drop for LeadershipTerm {
+    fn drop(&mut self) {
+        self.0.set(0);
+    }
 }
 
 /// `handler` in the full layer stack: `Traced(DeadLetter(Measured(Retry(Decode(Idempotent(

@@ -94,7 +94,13 @@ impl Item {
     }
 }
 
-pub(super) fn items() -> Vec<Item> {
+/// The guest consumers of `ftgo seed --guests N`: `Guest 1` to `Guest N`, (first, last).
+pub fn guests(count: u32) -> impl Iterator<Item = (String, String)> {
+    (1..=count).map(|n| ("Guest".to_owned(), n.to_string()))
+}
+
+/// The demo's items, and `guests` more consumers.
+pub(super) fn items(guests: u32) -> Vec<Item> {
     let restaurants = RESTAURANTS.iter().map(|r| Item {
         kind: "restaurant",
         name: r.name.to_owned(),
@@ -106,7 +112,10 @@ pub(super) fn items() -> Vec<Item> {
         command_at: None,
         event_at: None,
     });
-    let consumers = CONSUMERS.iter().map(|(first, last)| {
+    let named = CONSUMERS
+        .iter()
+        .map(|(first, last)| ((*first).to_owned(), (*last).to_owned()));
+    let consumers = named.chain(self::guests(guests)).map(|(first, last)| {
         let name = format!("{first} {last}");
         Item {
             kind: "consumer",

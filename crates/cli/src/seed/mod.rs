@@ -33,10 +33,8 @@ use messaging::{Received, header};
 
 use crate::avro_json::money;
 use crate::send::{Sender, kafka_unreachable};
-pub use demo::demo_id;
-use demo::{
-    CONSUMERS, CURRENCY, Item, RESTAURANTS, create_consumer, create_restaurant, items, variable,
-};
+use demo::{CURRENCY, Item, RESTAURANTS, create_consumer, create_restaurant, items, variable};
+pub use demo::{demo_id, guests};
 use taken_in::{await_taken_in, group_waits, wait_for_events};
 
 const RESTAURANT_COMMANDS: &str =
@@ -106,6 +104,10 @@ pub struct Options {
     /// them was fixed).
     #[arg(long)]
     pub republish: bool,
+    /// Also this many more consumers, `Guest 1` to `Guest N` (ids as the demo's: UUID v5 of
+    /// the name), for load that spreads over many consumers (`ftgo chaos place`).
+    #[arg(long, default_value = "0", value_name = "N")]
+    pub guests: u32,
 }
 
 /// The first record of `record_type` keyed `key` in `records`.
@@ -121,7 +123,7 @@ fn position_of(records: &[Received], record_type: &str, key: &str) -> Option<(i3
 }
 
 fn print_ids() -> Result<()> {
-    for item in items() {
+    for item in items(0) {
         out!("{}={}", variable(item.kind, &item.name), item.id);
     }
     Ok(())
@@ -144,7 +146,7 @@ pub async fn seed(bootstrap: &str, registry: &str, options: &Options) -> Result<
         CONSUMER_EVENTS,
     ];
     let contents = read_all(bootstrap, &topics)?;
-    let mut items = items();
+    let mut items = items(options.guests);
     let mut published = 0;
     for item in &mut items {
         if publish_unless_there(&sender, item, &contents, options.republish).await? {
@@ -227,10 +229,10 @@ async fn publish_unless_there(
             sender.send(&create_restaurant(restaurant), None).await?
         }
         _ => {
-            let (first, last) = CONSUMERS
-                .iter()
-                .find(|(first, last)| format!("{first} {last}") == item.name)
-                .context("a demo consumer")?;
+            let (first, last) = item
+                .name
+                .split_once(' ')
+                .context("a consumer's two names")?;
             sender.send(&create_consumer(first, last), None).await?
         }
     };
@@ -270,7 +272,8 @@ fn read_all<'a>(bootstrap: &str, topics: &[&'a str]) -> Result<HashMap<&'a str, 
 
 fn show_seeded(items: &[Item]) -> Result<()> {
     out!("");
-    for item in items {
+    let guests = items.len() - RESTAURANTS.len() - demo::CONSUMERS.len();
+    for item in items.iter().take(items.len() - guests) {
         let detail = RESTAURANTS
             .iter()
             .find(|r| item.kind == "restaurant" && r.name == item.name)
@@ -284,6 +287,11 @@ fn show_seeded(items: &[Item]) -> Result<()> {
             .unwrap_or_default();
         let line = format!("{:<10} {:<13} {}  {detail}", item.kind, item.name, item.id);
         out!("{}", line.trim_end());
+    }
+    if guests > 0 {
+        out!(
+            "consumer   Guest 1 to Guest {guests} (ids: UUID v5 of urn:ftgo:seed:consumer:<name>)"
+        );
     }
     let alice = demo_id("consumer", "Alice Ray");
     let bob = demo_id("consumer", "Bob Sato");
