@@ -121,7 +121,7 @@ pub async fn place(bootstrap: &str, registry: &str, options: &Options) -> Result
     );
     following
         .join()
-        .map_err(|_| anyhow::anyhow!("the follower panicked"))??;
+        .map_err(|_| anyhow::anyhow!("the follower panicked"))?;
     let placed = placed?;
     let finished = lock(&shared.finished).clone();
     let run = Run {
@@ -142,13 +142,21 @@ fn follow(
     follower: &TopicTail,
     shared: &Shared,
     approved: &tokio::sync::mpsc::UnboundedSender<String>,
-) -> Result<()> {
+) {
+    let mut warned: Option<Instant> = None;
     while !shared.stop.load(Ordering::Relaxed) {
-        let Some(record) = follower
-            .next(Duration::from_millis(100))
-            .with_context(|| format!("reading {ORDER_EVENTS}"))?
-        else {
-            continue;
+        // A broker lost (a fault of the run) is an error here until the client has found the
+        // partitions' new leaders: said, at most every ten seconds, and read past.
+        let record = match follower.next(Duration::from_millis(100)) {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            Err(error) => {
+                if warned.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
+                    eprintln!("warning: reading {ORDER_EVENTS}: {error} (going on)");
+                    warned = Some(Instant::now());
+                }
+                continue;
+            }
         };
         let (Some(key), Some(kind)) = (
             record.message.key.as_deref(),
@@ -174,7 +182,6 @@ fn follow(
             .entry(key.to_owned())
             .or_insert((now_ms(), outcome));
     }
-    Ok(())
 }
 
 /// The order for `intent`, the `n`th of the run.
@@ -260,7 +267,7 @@ async fn publish_all(
             lock(&shared.intents).insert(order_id.clone(), intent);
             send_until_taken(sender, &order).await?;
             let placed = shared.placed.fetch_add(1, Ordering::Relaxed) + 1;
-            if placed % 100 == 0 {
+            if placed.is_multiple_of(100) {
                 progress(shared, started);
             }
             Ok(Placed {
