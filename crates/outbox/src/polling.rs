@@ -276,7 +276,7 @@ impl<P: TransactionalPublisher> PollingRelay<P> {
                 }
                 Ok(RelayOutcome::Idle) => self.settings.idle_wait,
                 Err(error) if error.is_fenced() => {
-                    tracing::warn!(%error, "another relay took over this one's producer; stopping");
+                    tracing::warn!(%error, "the relay's producer cannot go on (fenced by a newer relay, or failed for good); stopping");
                     return published;
                 }
                 Err(error) => {

@@ -246,7 +246,7 @@ impl<P: TransactionalPublisher + Clone + 'static> TailingRelay<P> {
             match self.session(&mut shutdown).await {
                 SessionEnd::Shutdown(n) => return Ok(published + n),
                 SessionEnd::Failed(n, error) if error.is_fenced() => {
-                    tracing::warn!(%error, "another relay took over this one's producer; stopping");
+                    tracing::warn!(%error, "the relay's producer cannot go on (fenced by a newer relay, or failed for good); stopping");
                     return Ok(published + n);
                 }
                 SessionEnd::Failed(n, error) => {

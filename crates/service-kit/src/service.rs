@@ -363,8 +363,18 @@ fn spawn_relay(
                     }
                 };
                 let relay = PollingRelay::new(pool, producer, RelaySettings::default());
-                let (published, (), ()) =
-                    tokio::join!(relay.run(leading.cancelled_owned()), watching, expiring);
+                let term = leading.clone();
+                let relaying = async move {
+                    let published = relay.run(leading.cancelled_owned()).await;
+                    // A relay that stops by itself (its producer fenced, or failed for good
+                    // when a broker died mid-transaction) ends the term: the backlog watch
+                    // and the inbox expiry stop too, the lock is released, and the next term
+                    // starts with a new producer. (Found by deploy/local/chaos leader-kill:
+                    // the term used to wait for them, holding the lock with no relay.)
+                    term.cancel();
+                    published
+                };
+                let (published, (), ()) = tokio::join!(relaying, watching, expiring);
                 published
             }
         })
