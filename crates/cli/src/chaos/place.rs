@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::{Intent, Placed, Run};
 use crate::avro_json::millis;
 use crate::order::{DEFAULT_ADDRESS, parse_address};
-use crate::seed::{demo_id, guests};
+use crate::seed::{demo_id, guest};
 use crate::send::{Sender, kafka_unreachable};
 
 const ORDER_EVENTS: &str = <contracts::order::events::Event as contracts::Channel>::TOPIC;
@@ -191,7 +191,7 @@ fn command(n: u32, intent: Intent, guests: u32, address: &create_order::Address)
         (_, 0) => demo_id("consumer", "Alice Ray"),
         (_, 1) => demo_id("consumer", "Bob Sato"),
         (_, k) => {
-            let (first, last) = self::guests(k - 1).last().unwrap_or_default();
+            let (first, last) = guest(k - 1);
             demo_id("consumer", &format!("{first} {last}"))
         }
     };

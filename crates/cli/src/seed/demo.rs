@@ -94,9 +94,14 @@ impl Item {
     }
 }
 
-/// The guest consumers of `ftgo seed --guests N`: `Guest 1` to `Guest N`, (first, last).
-pub fn guests(count: u32) -> impl Iterator<Item = (String, String)> {
-    (1..=count).map(|n| ("Guest".to_owned(), n.to_string()))
+/// Guest `n` (from 1) of `ftgo seed --guests N`: (first, last) name, `Guest`, `n`.
+pub fn guest(n: u32) -> (String, String) {
+    ("Guest".to_owned(), n.to_string())
+}
+
+/// The guest consumers of `ftgo seed --guests N`: `Guest 1` to `Guest N`.
+pub(super) fn guests(count: u32) -> impl Iterator<Item = (String, String)> {
+    (1..=count).map(guest)
 }
 
 /// The demo's items, and `guests` more consumers.
@@ -183,6 +188,21 @@ mod tests {
             variable("restaurant", "Mumbai Grill"),
             "RESTAURANT_MUMBAI_GRILL"
         );
+    }
+
+    #[test]
+    fn guests_are_consumers_after_the_demo_s() {
+        let seeded = items(2);
+        let names: Vec<&str> = seeded.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names[names.len() - 4..],
+            ["Alice Ray", "Bob Sato", "Guest 1", "Guest 2"]
+        );
+        assert_eq!(
+            seeded.last().map(|i| i.id),
+            Some(demo_id("consumer", "Guest 2"))
+        );
+        assert_eq!(items(0).len(), RESTAURANTS.len() + CONSUMERS.len());
     }
 
     #[test]

@@ -34,7 +34,7 @@ use messaging::{Received, header};
 use crate::avro_json::money;
 use crate::send::{Sender, kafka_unreachable};
 use demo::{CURRENCY, Item, RESTAURANTS, create_consumer, create_restaurant, items, variable};
-pub use demo::{demo_id, guests};
+pub use demo::{demo_id, guest};
 use taken_in::{await_taken_in, group_waits, wait_for_events};
 
 const RESTAURANT_COMMANDS: &str =
