@@ -186,10 +186,21 @@ fn delivery_error_kind(error: &RdKafkaError) -> PublishErrorKind {
 }
 
 /// What a failed transaction call means: a fatal error ends the producer (fenced by a newer
-/// one with the same transactional id, most often); anything else is worth another try.
+/// one with the same transactional id, most often); so does a call refused because another is
+/// still in progress or the producer is in another state: an abort or commit that timed out
+/// (a broker unreachable meanwhile) waits to be called again, and until then every
+/// `begin_transaction` is refused, so only a new producer (which fences this one's
+/// transaction) gets the relay going again (found by deploy/local/chaos kafka-cut at 5,000
+/// orders). Anything else is worth another try.
 fn transaction_error_kind(error: &RdKafkaError) -> PublishErrorKind {
+    use RDKafkaErrorCode as Code;
     match error {
         RdKafkaError::Transaction(inner) if inner.is_fatal() => PublishErrorKind::Fenced,
+        RdKafkaError::Transaction(inner)
+            if matches!(inner.code(), Code::Conflict | Code::State) =>
+        {
+            PublishErrorKind::Fenced
+        }
         other => match delivery_error_kind(other) {
             PublishErrorKind::Fenced => PublishErrorKind::Fenced,
             _ => PublishErrorKind::Transient,
