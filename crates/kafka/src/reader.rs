@@ -232,21 +232,41 @@ fn offsets_since(
         .collect())
 }
 
-fn read(
-    bootstrap_servers: &str,
+/// Whether `error` will not pass by waiting: a broker refused the client (its credentials or
+/// its rights). Everything else a reader meets while a cluster changes passes: a partition's
+/// leader moving to another broker, a broker restarting, a request timing out, and librdkafka's
+/// own "Local: Authentication failure", which it also reports when a broker goes away in the
+/// middle of a connection's handshake (a broker killed during a read showed it).
+fn refused(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    match error {
+        KafkaError::Client { source, .. } => matches!(
+            source.rdkafka_error_code(),
+            Some(
+                Code::TopicAuthorizationFailed
+                    | Code::GroupAuthorizationFailed
+                    | Code::ClusterAuthorizationFailed
+                    | Code::SaslAuthenticationFailed
+            )
+        ),
+        _ => true,
+    }
+}
+
+/// Where reading starts and ends: each partition's first offset to read (`since`, or the
+/// beginning) and its end now, for the partitions that hold anything to read.
+fn bounds(
+    consumer: &Standalone,
     topic: &str,
     since: Option<SystemTime>,
     timeout: Duration,
-) -> Result<Vec<Received>, KafkaError> {
-    let consumer = reader(bootstrap_servers)?;
-    let partitions = partitions(&consumer, topic, timeout)?;
+) -> Result<Vec<(i32, i64, i64)>, KafkaError> {
+    let partitions = partitions(consumer, topic, timeout)?;
     let starts: Vec<(i32, Option<i64>)> = match since {
-        Some(since) => offsets_since(&consumer, topic, &partitions, since, timeout)?,
+        Some(since) => offsets_since(consumer, topic, &partitions, since, timeout)?,
         None => partitions.iter().map(|&p| (p, Some(0))).collect(),
     };
-    // Where each partition ends now: reading stops there.
-    let mut assignment = TopicPartitionList::new();
-    let mut ends = Vec::new();
+    let mut bounds = Vec::new();
     for (partition, start) in starts {
         let Some(start) = start else { continue };
         let (low, high) = consumer
@@ -254,25 +274,58 @@ fn read(
             .map_err(client("fetching a partition's offsets"))?;
         let low = low.max(start);
         if high > low {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Offset(low))
-                .map_err(client("assigning a partition"))?;
-            ends.push((partition, high));
+            bounds.push((partition, low, high));
         }
     }
-    if ends.is_empty() {
+    Ok(bounds)
+}
+
+fn read(
+    bootstrap_servers: &str,
+    topic: &str,
+    since: Option<SystemTime>,
+    timeout: Duration,
+) -> Result<Vec<Received>, KafkaError> {
+    let consumer = reader(bootstrap_servers)?;
+    let deadline = Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    // A request may fail while the cluster changes (a leader election moves partitions to
+    // other brokers): it is asked again until the deadline.
+    let bounds = loop {
+        match bounds(&consumer, topic, since, left()) {
+            Ok(bounds) => break bounds,
+            Err(error) if refused(&error) || left().is_zero() => return Err(error),
+            Err(error) => {
+                tracing::debug!(topic, %error, "reading a topic's bounds failed; asking again");
+                std::thread::sleep(Duration::from_millis(500).min(left()));
+            }
+        }
+    };
+    if bounds.is_empty() {
         return Ok(Vec::new());
+    }
+    let mut assignment = TopicPartitionList::new();
+    for &(partition, low, _) in &bounds {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Offset(low))
+            .map_err(client("assigning a partition"))?;
     }
     consumer
         .assign(&assignment)
         .map_err(client("assigning partitions"))?;
-    let deadline = Instant::now() + timeout;
+    let ends: Vec<(i32, i64)> = bounds.iter().map(|&(p, _, high)| (p, high)).collect();
     let mut records = Vec::new();
     let mut remaining = ends.clone();
+    // The last error a poll returned: librdkafka goes on fetching after one (it finds a
+    // partition's new leader itself), so it only explains a read that then times out.
+    let mut last_error = None;
     while !remaining.is_empty() {
-        if Instant::now() > deadline {
+        if left().is_zero() {
             return Err(KafkaError::Timeout {
-                what: format!("reading {topic} to its end"),
+                what: match last_error {
+                    Some(error) => format!("reading {topic} to its end (last error: {error})"),
+                    None => format!("reading {topic} to its end"),
+                },
             });
         }
         match consumer.poll(Duration::from_millis(200)) {
@@ -283,10 +336,12 @@ fn read(
                 records.push(received);
             }
             Some(Err(error)) => {
-                return Err(KafkaError::Client {
-                    what: "reading",
-                    source: error,
-                });
+                let error = client("reading")(error);
+                if refused(&error) {
+                    return Err(error);
+                }
+                tracing::debug!(topic, %error, "reading a topic: an error librdkafka recovers from");
+                last_error = Some(error);
             }
             None => {
                 // The last offsets of a partition written in Kafka transactions are commit
