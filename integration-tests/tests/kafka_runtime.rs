@@ -438,15 +438,16 @@ async fn key_order_handles_keys_of_one_partition_side_by_side_and_each_key_in_or
     Ok(())
 }
 
-/// A handler that falls behind gets its partition paused instead of an ever-growing buffer,
-/// and resumed when it catches up; nothing is lost or reordered on the way.
-#[tokio::test]
-async fn a_partition_whose_handler_falls_behind_is_paused_and_resumed() -> Result<()> {
-    const RECORDS: u32 = 400;
-    const MAX_BUFFERED: usize = 25;
-    let topic = TestTopic::create("runtime_backpressure", 1).await?;
-    let group = unique_group("runtime-backpressure");
-    publish_sequences(topic.name(), &["order-1".to_owned()], RECORDS).await?;
+/// `records` records on one partition, one key, each taking a 2 ms handler, consumed with
+/// `settings_for` applied; every record handled once, in order.
+async fn slow_partition(
+    name: &str,
+    records: u32,
+    settings_for: impl FnOnce(&mut ConsumerSettings),
+) -> Result<kafka::RunSummary> {
+    let topic = TestTopic::create(name, 1).await?;
+    let group = unique_group(name);
+    publish_sequences(topic.name(), &["order-1".to_owned()], records).await?;
 
     let seen: Seen = Arc::default();
     let handler = {
@@ -470,8 +471,19 @@ async fn a_partition_whose_handler_falls_behind_is_paused_and_resumed() -> Resul
         &group,
         &[topic.name()],
     );
-    settings.max_buffered_per_partition = MAX_BUFFERED;
-    let summary = run_to_the_end(&settings, handler, &seen, 1, RECORDS).await?;
+    settings_for(&mut settings);
+    run_to_the_end(&settings, handler, &seen, 1, records).await
+}
+
+/// A handler that falls behind gets its partition paused instead of an ever-growing buffer,
+/// and resumed when it catches up; nothing is lost or reordered on the way.
+#[tokio::test]
+async fn a_partition_whose_handler_falls_behind_is_paused_and_resumed() -> Result<()> {
+    const MAX_BUFFERED: usize = 25;
+    let summary = slow_partition("runtime_backpressure", 400, |settings| {
+        settings.max_buffered_per_partition = MAX_BUFFERED;
+    })
+    .await?;
     println!(
         "back-pressure: {} pauses, at most {} records waiting (limit {MAX_BUFFERED})",
         summary.pauses, summary.peak_buffered
@@ -482,6 +494,30 @@ async fn a_partition_whose_handler_falls_behind_is_paused_and_resumed() -> Resul
     // holding the whole backlog.
     ensure!(
         summary.peak_buffered < MAX_BUFFERED + kafka::POLL_BATCH,
+        "the buffer grew to {}",
+        summary.peak_buffered
+    );
+    Ok(())
+}
+
+/// Below the bound, a partition is paused by its task's pace: once the records waiting would
+/// take the task longer than `max_waiting_work`. A bound of 2,000 records over 4,000 records
+/// would pause it twice or so; a work bound of 250 ms (about 100 records of a 2 ms handler)
+/// pauses it every hundred or two records after the first fill.
+#[tokio::test]
+async fn a_slow_partition_is_paused_by_its_pace_before_the_bound() -> Result<()> {
+    let summary = slow_partition("runtime_pace", 4_000, |settings| {
+        settings.max_buffered_per_partition = 2_000;
+        settings.max_waiting_work = Duration::from_millis(250);
+    })
+    .await?;
+    println!(
+        "pace: {} pauses, at most {} records waiting (limit 2000, 250 ms of work)",
+        summary.pauses, summary.peak_buffered
+    );
+    ensure!(summary.pauses >= 6, "{summary:?}");
+    ensure!(
+        summary.peak_buffered < 2_000 + kafka::POLL_BATCH,
         "the buffer grew to {}",
         summary.peak_buffered
     );

@@ -71,12 +71,15 @@ async fn main() -> BenchResult<()> {
 
     let baseline = perf_tool_rate(&topic.name)?;
     let settings = ConsumerSettings::new(&bootstrap(), "bench", &[&topic.name]);
-    let ours = runner_rate(settings, RECORDS, |_| async { Ok(()) }).await?;
+    let (ours, summary) = runner_rate(settings, RECORDS, |_| async { Ok(()) }).await?;
     println!(
         "consumer benchmark: {RECORDS} records of 100 B, {PARTITIONS} partitions, no-op handler"
     );
     println!("kafka-consumer-perf-test  {baseline:>12.0} records/s");
-    println!("ConsumerRunner            {ours:>12.0} records/s");
+    println!(
+        "ConsumerRunner            {ours:>12.0} records/s ({} pause(s); at most {} records waited for one partition)",
+        summary.pauses, summary.peak_buffered
+    );
     println!("ratio (ours / Kafka's)    {:>12.2}", ours / baseline);
     topic.delete().await
 }

@@ -20,11 +20,12 @@ const MAX_CONCURRENT: usize = 100;
 async fn rate(topic: &str, ordering: Ordering) -> BenchResult<f64> {
     let mut settings = ConsumerSettings::new(&bootstrap(), "bench", &[topic]);
     settings.ordering = ordering;
-    runner_rate(settings, RECORDS, |_| async {
+    let (rate, _) = runner_rate(settings, RECORDS, |_| async {
         tokio::time::sleep(WORK).await;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(rate)
 }
 
 #[tokio::main]

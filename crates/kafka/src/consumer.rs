@@ -10,12 +10,15 @@
 //! middle of a record, and a crash can only cause records to be handled again (at least once),
 //! never skipped.
 //!
-//! Back-pressure: a partition whose task has more than `max_buffered_per_partition` records
-//! waiting is paused (Kafka stops fetching it) until half of them are done.
+//! Back-pressure: a partition is paused (Kafka stops fetching it) when its task has
+//! `max_buffered_per_partition` records waiting, or fewer that would take it longer than
+//! `max_waiting_work` at the pace it goes (see [`crate::pace`]); it resumes when half of them
+//! are done and half of that work is left. A fast task absorbs a burst without a pause, whose refetch would cost it more than
+//! the burst.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering as Atomic};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering as Atomic};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::KafkaError;
+use crate::pace::{Pace, should_pause, should_resume};
 use crate::partition::{Counters, NOTHING_DONE, Ordering, PartitionShared, PartitionTask};
 
 /// How long one poll waits for a record before the consumer thread looks around again.
@@ -63,12 +67,17 @@ pub struct ConsumerSettings {
     pub group_instance_id: Option<String>,
     /// Partition order (the default) or key order within each partition.
     pub ordering: Ordering,
-    /// Records of one partition fetched and not yet done beyond which the partition is paused;
-    /// it resumes when half of them are done. Bounds the memory a slow handler can tie up.
-    /// Pausing drops what librdkafka prefetched for the partition, and after resuming the
-    /// first records take 0.05–1 s to come back, so the half left must outlast that: too low a
-    /// bound starves a fast handler (see docs/runtime.md).
+    /// Records of one partition fetched and not yet done at which the partition is paused
+    /// whatever its task's pace; it resumes when half of them are done (and at most half of
+    /// `max_waiting_work` is left). Bounds the memory a partition's task can tie up (plus at
+    /// most one poll batch).
     pub max_buffered_per_partition: usize,
+    /// How much work may wait for a partition's task, at the pace it goes, before the
+    /// partition is paused (from a twentieth of `max_buffered_per_partition` records on). Pausing
+    /// drops what librdkafka prefetched for the partition, and after resuming the first records
+    /// take 0.05–1 s to come back, so the half left at resuming must outlast that; a fast task
+    /// is not paused for a burst it gets through in moments (see docs/runtime.md).
+    pub max_waiting_work: Duration,
     /// How long a revocation or a shutdown waits for running handlers to finish before giving
     /// up on them (their records are not committed, so the next owner handles them again).
     pub drain_timeout: Duration,
@@ -84,7 +93,8 @@ impl ConsumerSettings {
             session_timeout: Duration::from_secs(10),
             group_instance_id: None,
             ordering: Ordering::Partition,
-            max_buffered_per_partition: 5_000,
+            max_buffered_per_partition: 20_000,
+            max_waiting_work: Duration::from_secs(5),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
@@ -98,6 +108,9 @@ impl ConsumerSettings {
         }
         if self.max_buffered_per_partition == 0 {
             return Err("max_buffered_per_partition must be at least 1".into());
+        }
+        if self.max_waiting_work.is_zero() {
+            return Err("max_waiting_work must be longer than zero".into());
         }
         if let Ordering::Key { max_concurrent: 0 } = self.ordering {
             return Err("key ordering needs max_concurrent of at least 1".into());
@@ -122,7 +135,9 @@ struct Slot {
     shared: Arc<PartitionShared>,
     stop: CancellationToken,
     task: JoinHandle<Result<(), KafkaError>>,
-    paused: bool,
+    /// How many records waited when the partition was paused; `None` while it is fetched.
+    paused_at: Option<usize>,
+    pace: Pace,
     /// The offset last stored for commit.
     stored: i64,
 }
@@ -143,6 +158,7 @@ struct GroupContext {
     group: String,
     counters: Arc<Counters>,
     max_buffered: usize,
+    max_waiting_work: Duration,
     drain_timeout: Duration,
     /// Touched by the consumer thread only (in its loop and in rebalance callbacks, which run
     /// inside its polls); the lock is never contended.
@@ -243,6 +259,7 @@ impl GroupContext {
                 let (records, receiver) = mpsc::unbounded_channel();
                 let shared = Arc::new(PartitionShared {
                     buffered: AtomicUsize::new(0),
+                    finished: AtomicU64::new(0),
                     committable: AtomicI64::new(NOTHING_DONE),
                 });
                 let (task, stop) = spawner(receiver, shared.clone());
@@ -251,7 +268,8 @@ impl GroupContext {
                     shared,
                     stop,
                     task,
-                    paused: false,
+                    paused_at: None,
+                    pace: Pace::default(),
                     stored: NOTHING_DONE,
                 }
             });
@@ -262,12 +280,19 @@ impl GroupContext {
                 .fetch_max(buffered, Atomic::Relaxed);
             // A task that ended failed; the next sweep reports it.
             let _ = slot.records.send(batch);
-            if !slot.paused && buffered >= self.max_buffered {
+            if slot.paused_at.is_none()
+                && should_pause(
+                    buffered,
+                    self.max_buffered,
+                    self.max_waiting_work,
+                    &slot.pace,
+                )
+            {
                 let mut list = TopicPartitionList::new();
                 list.add_partition(&topic, partition);
                 match consumer.pause(&list) {
                     Ok(()) => {
-                        slot.paused = true;
+                        slot.paused_at = Some(buffered);
                         self.counters.pauses.fetch_add(1, Atomic::Relaxed);
                         tracing::debug!(group = %self.group, topic, partition, buffered,
                             "partition paused: its handler is behind");
@@ -286,13 +311,20 @@ impl GroupContext {
         let mut resume = TopicPartitionList::new();
         let mut ended = Vec::new();
         let mut still_paused = false;
+        let now = Instant::now();
         for ((topic, partition), slot) in &mut partitions.slots {
             add_progress(&mut done, topic, *partition, slot);
-            if slot.paused && slot.shared.buffered.load(Atomic::Relaxed) <= self.max_buffered / 2 {
+            let waiting = slot.shared.buffered.load(Atomic::Relaxed);
+            let finished = slot.shared.finished.load(Atomic::Relaxed);
+            slot.pace.observe(now, finished, waiting);
+            if slot
+                .paused_at
+                .is_some_and(|at| should_resume(waiting, at, self.max_waiting_work, &slot.pace))
+            {
                 resume.add_partition(topic, *partition);
-                slot.paused = false;
+                slot.paused_at = None;
             }
-            still_paused |= slot.paused;
+            still_paused |= slot.paused_at.is_some();
             if slot.task.is_finished() {
                 ended.push((topic.clone(), *partition));
             }
@@ -459,6 +491,7 @@ impl ConsumerRunner {
                 group: settings.group.clone(),
                 counters: Arc::default(),
                 max_buffered: settings.max_buffered_per_partition,
+                max_waiting_work: settings.max_waiting_work,
                 drain_timeout: settings.drain_timeout,
                 partitions: Mutex::default(),
                 lag: Mutex::default(),

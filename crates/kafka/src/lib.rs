@@ -17,6 +17,7 @@ mod admin;
 mod client;
 mod consumer;
 pub mod manifest;
+mod pace;
 mod partition;
 mod producer;
 mod provision;

@@ -43,6 +43,8 @@ pub enum Ordering {
 pub(crate) struct PartitionShared {
     /// Records sent to the task and not finished: the back-pressure gauge.
     pub buffered: AtomicUsize,
+    /// Records the task finished: with `buffered`, how fast it gets through them.
+    pub finished: AtomicU64,
     /// The next offset to commit: every record before it is done ([`NOTHING_DONE`] at first).
     pub committable: AtomicI64,
 }
@@ -188,6 +190,7 @@ impl<H: Handler + 'static> PartitionTask<H> {
 
     fn done(&self, committable: i64) {
         self.shared.buffered.fetch_sub(1, Atomic::Relaxed);
+        self.shared.finished.fetch_add(1, Atomic::Relaxed);
         self.shared.committable.store(committable, Atomic::Release);
         self.counters.handled.fetch_add(1, Atomic::Relaxed);
     }
@@ -356,6 +359,7 @@ mod tests {
         let (sender, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(PartitionShared {
             buffered: AtomicUsize::new(records.len()),
+            finished: AtomicU64::new(0),
             committable: AtomicI64::new(NOTHING_DONE),
         });
         sender.send(records).expect("task listens");

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
+use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher, RunSummary};
 use messaging::{HandlerError, Message, Publisher, Received, handler_fn};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -84,12 +84,12 @@ impl BenchTopic {
 
 /// Runs `work` over all `records` records of `settings`' topics in a group of its own and
 /// returns records per second from the first record handled to the last (joining the group is
-/// not counted).
+/// not counted), and what the runner says of its run (its pauses).
 pub async fn runner_rate<F, Fut>(
     mut settings: ConsumerSettings,
     records: u64,
     work: F,
-) -> BenchResult<f64>
+) -> BenchResult<(f64, RunSummary)>
 where
     F: Fn(Received) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
@@ -122,15 +122,10 @@ where
         .run(handler, async move { stop.notified().await })
         .await?;
     assert_eq!(summary.handled, records);
-    if summary.pauses > 0 {
-        println!(
-            "({} pauses: the handler fell {} records behind)",
-            summary.pauses, summary.peak_buffered
-        );
-    }
     let (first, last) = (
         first.get().ok_or("nothing handled")?,
         last.get().ok_or("not all handled")?,
     );
-    Ok(records as f64 / last.duration_since(*first).as_secs_f64())
+    let rate = records as f64 / last.duration_since(*first).as_secs_f64();
+    Ok((rate, summary))
 }
