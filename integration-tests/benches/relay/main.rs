@@ -10,14 +10,22 @@
 //! - Latency: 4 writers append one message per transaction at 1,000 messages/s in all for
 //!   LATENCY_SECONDS while the relay runs; a consumer measures append-to-receipt time (an upper
 //!   bound of outbox-to-topic: it includes the consumer's fetch).
+//! - A peer (`debezium.rs`): Debezium's PostgreSQL connector with its outbox event router,
+//!   under Kafka Connect standalone, against the log-tailing relay on equal terms: MESSAGES
+//!   rows written while each was stopped (its slot made first), then published by it; records
+//!   per second from the first record a consumer receives to the last, and the CPU time of the
+//!   relay's process over that span per message; then the same latency run.
+
+mod debezium;
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
+use debezium::{Debezium, cpu_time};
 use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher};
 use messaging::{
     Delivery, Message, PublishError, Publisher, Received, TransactionalPublisher, handler_fn,
@@ -121,8 +129,24 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[index] as f64 / 1e6
 }
 
+/// When the bench appended the message: its header, or in the header Debezium's event router
+/// carries our `headers` column in.
+fn appended_at(received: &Received) -> Option<u64> {
+    let headers = &received.message.headers;
+    if let Some(at) = headers.get(APPENDED_AT) {
+        return at.parse().ok();
+    }
+    let pairs: Vec<(String, String)> =
+        serde_json::from_str(headers.get(debezium::HEADERS)?).ok()?;
+    pairs
+        .into_iter()
+        .find(|(name, _)| name == APPENDED_AT)
+        .and_then(|(_, at)| at.parse().ok())
+}
+
 /// Append-to-receipt latency at a steady LATENCY_RATE: (p50, p99, max) in milliseconds.
 async fn latency(pool: &PgPool, relay: Relay) -> Result<Latency> {
+    let debezium = matches!(relay, Relay::Debezium(..));
     let topic = TestTopic::create("bench_relay_latency", 12).await?;
     let platform = Platform::from_env();
     let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -140,14 +164,10 @@ async fn latency(pool: &PgPool, relay: Relay) -> Result<Latency> {
         let mut stopped = stopped.clone();
         tokio::spawn(runner.run(
             handler_fn(move |received: Received| {
-                let at = received
-                    .message
-                    .headers
-                    .get(APPENDED_AT)
-                    .and_then(|v| v.parse::<u64>().ok());
-                if let Some(at) = at {
+                if let Some(at) = appended_at(&received) {
                     seen.lock().expect("lock").push(now_ns().saturating_sub(at));
-                    if let Some(ms) = received.origin.timestamp_ms {
+                    // (Debezium's records carry the time of the row's commit instead.)
+                    if let Some(ms) = received.origin.timestamp_ms.filter(|_| !debezium) {
                         let sent_ns = (ms as u64).saturating_mul(1_000_000);
                         sent.lock().expect("lock").push(sent_ns.saturating_sub(at));
                     }
@@ -170,6 +190,10 @@ async fn latency(pool: &PgPool, relay: Relay) -> Result<Latency> {
             }),
             Relay::Tailing(relay) => tokio::spawn(async move {
                 relay.run(until).await.expect("the tailing relay failed");
+            }),
+            Relay::Debezium(connect, pool) => tokio::spawn(async move {
+                until.await;
+                connect.stop(&pool).await.expect("stopping Kafka Connect");
             }),
         }
     };
@@ -227,8 +251,8 @@ async fn latency(pool: &PgPool, relay: Relay) -> Result<Latency> {
         p99: percentile(&latencies, 0.99),
         max,
         measured: latencies.len(),
-        send_p50: percentile(&to_send, 0.5),
-        send_p99: percentile(&to_send, 0.99),
+        send: (!to_send.is_empty())
+            .then(|| (percentile(&to_send, 0.5), percentile(&to_send, 0.99))),
     })
 }
 
@@ -239,23 +263,29 @@ struct Latency {
     p99: f64,
     max: f64,
     measured: usize,
-    send_p50: f64,
-    send_p99: f64,
+    /// Append-to-send (p50, p99), where the record's timestamp is its send time.
+    send: Option<(f64, f64)>,
 }
 
 impl std::fmt::Display for Latency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} messages (append-to-send p50 {:.1} ms, p99 {:.1} ms)",
-            self.p50, self.p99, self.max, self.measured, self.send_p50, self.send_p99
-        )
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} messages",
+            self.p50, self.p99, self.max, self.measured
+        )?;
+        if let Some((p50, p99)) = self.send {
+            write!(f, " (append-to-send p50 {p50:.1} ms, p99 {p99:.1} ms)")?;
+        }
+        Ok(())
     }
 }
 
 enum Relay {
     Polling(PollingRelay<KafkaPublisher>),
     Tailing(TailingRelay<Counting>),
+    /// A running Kafka Connect worker, stopped when the run ends.
+    Debezium(Debezium, PgPool),
 }
 
 /// Counts published messages (acknowledged, and committed with their Kafka transaction), so
@@ -339,6 +369,129 @@ async fn tailing_rate(pool: &PgPool, settings: &TailingSettings, count: usize) -
     Ok(rate)
 }
 
+/// A moment of a peer run: when, and the CPU time the relay's process and this one had used.
+#[derive(Clone, Copy)]
+struct Moment {
+    at: Instant,
+    relay_cpu: Duration,
+    own_cpu: Duration,
+}
+
+/// A consumer timing the stream a relay publishes to a topic: it joins (a warm-up record
+/// comes through) before the relay starts, then notes the first and the `count`th record.
+struct StreamWatch {
+    relay_pid: Arc<std::sync::atomic::AtomicU32>,
+    first: Arc<OnceLock<Moment>>,
+    last: Arc<OnceLock<Moment>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    consumer: tokio::task::JoinHandle<Result<kafka::RunSummary, kafka::KafkaError>>,
+}
+
+/// What a peer run measured: records per second from the first record received to the
+/// last, and CPU time per message of the relay's process and of this one over that span.
+struct PeerRun {
+    rate: f64,
+    relay_cpu_us: f64,
+    own_cpu_us: f64,
+}
+
+const WARM_UP: &str = "bench-warm-up";
+
+impl StreamWatch {
+    async fn join(topic: &str, count: usize) -> Result<Self> {
+        let platform = Platform::from_env();
+        let relay_pid = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (first, last) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
+        let joined = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counted = Arc::new(AtomicUsize::new(0));
+        let runner = ConsumerRunner::new(&ConsumerSettings::new(
+            &platform.bootstrap_servers,
+            &unique_group("bench-peer"),
+            &[topic],
+        ))?;
+        let handler = {
+            let (relay_pid, first, last, joined, counted) = (
+                relay_pid.clone(),
+                first.clone(),
+                last.clone(),
+                joined.clone(),
+                counted.clone(),
+            );
+            handler_fn(move |received: Received| {
+                if received.message.key.as_deref() == Some(WARM_UP) {
+                    joined.store(true, Ordering::Relaxed);
+                } else {
+                    let moment = || Moment {
+                        at: Instant::now(),
+                        relay_cpu: cpu_time(relay_pid.load(Ordering::Relaxed)).unwrap_or_default(),
+                        own_cpu: cpu_time(std::process::id()).unwrap_or_default(),
+                    };
+                    let n = counted.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n == 1 {
+                        let _ = first.set(moment());
+                    }
+                    if n == count {
+                        let _ = last.set(moment());
+                    }
+                }
+                async { Ok(()) }
+            })
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let consumer = tokio::spawn(runner.run(handler, async move {
+            let _ = stopped.await;
+        }));
+        let publisher = KafkaPublisher::new(&platform.bootstrap_servers, "bench-warm-up")?;
+        publisher
+            .publish(topic, &Message::new(Some(WARM_UP.to_owned()), vec![]))
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !joined.load(Ordering::Relaxed) {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the timing consumer never joined"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Self {
+            relay_pid,
+            first,
+            last,
+            stop,
+            consumer,
+        })
+    }
+
+    /// The process whose CPU time is the relay's.
+    fn relay_is(&self, pid: u32) {
+        self.relay_pid.store(pid, Ordering::Relaxed);
+    }
+
+    async fn finish(self, count: usize) -> Result<PeerRun> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while self.last.get().is_none() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the relay did not publish {count} records within 300 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = self.stop.send(());
+        self.consumer.await??;
+        let (first, last) = (
+            *self.first.get().context("no first record")?,
+            *self.last.get().context("no last record")?,
+        );
+        let per_message =
+            |a: Duration, b: Duration| (b.saturating_sub(a)).as_secs_f64() * 1e6 / count as f64;
+        Ok(PeerRun {
+            rate: count as f64 / last.at.duration_since(first.at).as_secs_f64(),
+            relay_cpu_us: per_message(first.relay_cpu, last.relay_cpu),
+            own_cpu_us: per_message(first.own_cpu, last.own_cpu),
+        })
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let database = TestDatabase::create().await?;
@@ -382,7 +535,56 @@ async fn main() -> Result<()> {
         settings.clone(),
     );
     let tailing_latency = latency(&pool, Relay::Tailing(tailing)).await?;
+
+    // The peer comparison, on equal terms: rows written while the relay is stopped (its slot
+    // made first), then the relay started; a consumer times the stream.
+    let peer_topic = TestTopic::create("bench_relay_peer_tailing", 12).await?;
+    append_rate(&pool, peer_topic.name(), MESSAGES).await?;
+    let tailing_peer = {
+        let watch = StreamWatch::join(peer_topic.name(), MESSAGES).await?;
+        watch.relay_is(std::process::id());
+        let relay = TailingRelay::new(
+            pool.clone(),
+            test_support::relay_publisher("bench-tailing-peer")?,
+            settings.clone(),
+        );
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(async move {
+            relay
+                .run(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        let run = watch.finish(MESSAGES).await?;
+        stop.send(true)?;
+        running.await??;
+        run
+    };
     outbox::drop_slot(&pool, &settings).await?;
+
+    let connect_dir =
+        std::env::temp_dir().join(format!("ftgo-bench-debezium-{}", uuid::Uuid::new_v4()));
+    Debezium::configure(&connect_dir, &database.url())?;
+    // Its first start makes its slot and publication.
+    Debezium::start(&connect_dir, &pool)
+        .await?
+        .stop(&pool)
+        .await?;
+    let peer_topic = TestTopic::create("bench_relay_peer_debezium", 12).await?;
+    append_rate(&pool, peer_topic.name(), MESSAGES).await?;
+    let debezium_peer = {
+        let watch = StreamWatch::join(peer_topic.name(), MESSAGES).await?;
+        let connect = Debezium::spawn(&connect_dir)?;
+        watch.relay_is(connect.pid());
+        let run = watch.finish(MESSAGES).await?;
+        connect.stop(&pool).await?;
+        run
+    };
+    let connect = Debezium::start(&connect_dir, &pool).await?;
+    let debezium_latency = latency(&pool, Relay::Debezium(connect, pool.clone())).await?;
+    Debezium::clean_up(&pool).await?;
+    let _ = std::fs::remove_dir_all(&connect_dir);
 
     println!("outbox relay benchmark: {MESSAGES} messages of {PAYLOAD} B, 12 partitions");
     println!("kafka-producer-perf-test (acks=all)  {kafka:>10.0} msg/s");
@@ -397,8 +599,27 @@ async fn main() -> Result<()> {
         tailed / kafka,
         tailed / postgres
     );
+    println!(
+        "peer: {MESSAGES} rows written while the relay was stopped, then published; first to last record received"
+    );
+    println!(
+        "  log-tailing relay                  {:>10.0} msg/s   CPU {:.1} us/msg (this process, with the timing consumer; {:.1} without it)",
+        tailing_peer.rate,
+        tailing_peer.relay_cpu_us,
+        tailing_peer.relay_cpu_us - debezium_peer.own_cpu_us
+    );
+    println!(
+        "  Debezium 3.6.1 (Kafka Connect)     {:>10.0} msg/s   CPU {:.1} us/msg (Connect's JVM)",
+        debezium_peer.rate, debezium_peer.relay_cpu_us
+    );
+    println!(
+        "  log-tailing / Debezium: {:.2}x the throughput, {:.2} of the CPU per message",
+        tailing_peer.rate / debezium_peer.rate,
+        (tailing_peer.relay_cpu_us - debezium_peer.own_cpu_us) / debezium_peer.relay_cpu_us
+    );
     println!("at {LATENCY_RATE} msg/s, append to consumer:");
     println!("  polling relay      {polling_latency}");
     println!("  log-tailing relay  {tailing_latency}");
+    println!("  Debezium           {debezium_latency}");
     Ok(())
 }
