@@ -42,6 +42,7 @@ pub struct Metrics {
     registry: Arc<Registry>,
     pub handled: Family<OutcomeLabels, Counter>,
     pub handler_seconds: Family<TopicLabels, Histogram>,
+    pub wait_seconds: Family<TopicLabels, Histogram>,
     pub outbox_backlog: Gauge,
     pub relay_leader: Gauge,
     pub sagas_stalled: Gauge,
@@ -79,6 +80,15 @@ impl Metrics {
             "handler_duration_seconds",
             "Time to handle a message, retries included",
             handler_seconds.clone(),
+        );
+        let wait_seconds = Family::<TopicLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+        });
+        registry.register(
+            "message_wait_seconds",
+            "Time from a record's timestamp (its producer's send) to the start of its handling: \
+             the broker, the fetch, and the wait behind earlier records of its partition",
+            wait_seconds.clone(),
         );
         let outbox_backlog = Gauge::default();
         registry.register(
@@ -128,6 +138,7 @@ impl Metrics {
             registry: Arc::new(registry),
             handled,
             handler_seconds,
+            wait_seconds,
             outbox_backlog,
             relay_leader,
             sagas_stalled,
@@ -147,6 +158,14 @@ impl Metrics {
     }
 }
 
+/// How long ago `timestamp_ms` (ms since the epoch) was; `None` if it is in the future (a
+/// producer's clock ahead of this one's).
+fn since_ms(timestamp_ms: i64) -> Option<std::time::Duration> {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(timestamp_ms).ok()?);
+    std::time::SystemTime::now().duration_since(at).ok()
+}
+
 /// Measures the handler inside it: put it between the dead-letter and the retry layers, so it
 /// sees each message's final outcome (`DeadLetter(Measured(Retry(...)))`).
 #[derive(Debug, Clone)]
@@ -164,6 +183,14 @@ impl<H> Measured<H> {
 impl<H: Handler> Handler for Measured<H> {
     async fn handle(&self, message: &Received) -> Result<(), HandlerError> {
         let started = Instant::now();
+        if let Some(waited) = message.origin.timestamp_ms.and_then(since_ms) {
+            self.metrics
+                .wait_seconds
+                .get_or_create(&TopicLabels {
+                    topic: message.origin.topic.clone(),
+                })
+                .observe(waited.as_secs_f64());
+        }
         let result = self.inner.handle(message).await;
         let topic = message.origin.topic.clone();
         self.metrics

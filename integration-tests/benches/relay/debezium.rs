@@ -117,7 +117,7 @@ impl Debezium {
             if let Some(status) = self.child.try_wait()? {
                 bail!("Kafka Connect ended ({status}): {}", self.log_tail());
             }
-            if slot_active(pool).await? {
+            if slot_streaming(pool).await? {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -182,6 +182,20 @@ impl Drop for Debezium {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a replication connection streams the connector's slot. (The slot's `active` flag
+/// alone is also set while the slot is being made, before the connector reads the table: a
+/// benchmark writing then would race its start; see `TestDatabase::wait_until_streaming`.)
+async fn slot_streaming(pool: &PgPool) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM pg_replication_slots s
+                        JOIN pg_stat_replication r ON r.pid = s.active_pid
+                        WHERE s.slot_name = $1)",
+    )
+    .bind(SLOT)
+    .fetch_one(pool)
+    .await?)
 }
 
 async fn slot_active(pool: &PgPool) -> Result<bool> {

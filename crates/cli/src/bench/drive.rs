@@ -15,7 +15,7 @@ use kafka::{KafkaPublisher, TopicTail};
 use messaging::{AVRO_CONTENT_TYPE, Message, Publisher, header};
 
 use super::report::{PhaseReport, print_report};
-use super::{APPROVED, ORDER_EVENTS, Pace, REJECTED, Run};
+use super::{APPROVED, ORDER_EVENTS, Pace, REJECTED, Run, hops};
 use crate::avro_json::millis;
 use crate::order::{DEFAULT_ADDRESS, parse_address};
 use crate::seed::demo_id;
@@ -165,6 +165,8 @@ pub(super) async fn phase(run: &Run<'_>, pace: Pace, label: &str) -> Result<Phas
         .with_context(|| format!("reading where {ORDER_EVENTS} ends"))
         .with_context(|| kafka_unreachable(run.bootstrap))?;
     let starts: Vec<(i32, i64)> = ends.iter().map(|w| (w.partition, w.high)).collect();
+    // The hops are read from here on (a second before: producers' clocks are this one's).
+    let since = SystemTime::now() - Duration::from_secs(1);
     let follower = TopicTail::from_offsets(run.bootstrap, ORDER_EVENTS, &starts)
         .with_context(|| format!("following {ORDER_EVENTS}"))?;
     let shared = Arc::new(Shared::default());
@@ -186,8 +188,16 @@ pub(super) async fn phase(run: &Run<'_>, pace: Pace, label: &str) -> Result<Phas
     if let Err(error) = followed {
         bail!("{error}");
     }
-    report.tally(&shared.lock());
+    let orders: HashSet<String> = {
+        let tracked = shared.lock();
+        report.tally(&tracked);
+        tracked.acked.keys().cloned().collect()
+    };
     print_report(label, pace, run.options, &report)?;
+    match hops::read(run.bootstrap, since, &orders) {
+        Ok(records) => hops::print(&hops::hops(&records), orders.len())?,
+        Err(error) => out!("hops:          not read: {error:#}"),
+    }
     Ok(report)
 }
 

@@ -11,9 +11,11 @@
 //!
 //! # Layout
 //! - `drive`: one phase: publish, follow the outcomes, join them (`phase`).
+//! - `hops`: where the time went, hop by hop, from the records of every order-keyed topic.
 //! - `report`: what a phase measured, printed and written as CSV.
 
 mod drive;
+mod hops;
 mod report;
 
 use std::process::ExitCode;
@@ -35,8 +37,8 @@ const CONSUMER_EVENTS: &str = <contracts::consumer::events::Event as contracts::
 const APPROVED: &str = <contracts::order::events::OrderApproved as contracts::Contract>::FULL_NAME;
 const REJECTED: &str = <contracts::order::events::OrderRejected as contracts::Contract>::FULL_NAME;
 
-/// The targets printed next to the `--half` summary.
-const TARGET_SATURATION: f64 = 300.0;
+/// The target printed next to the `--half` summary. The saturation's target is a share of
+/// the machine's floor, which `deploy/local/bench-floor --against` compares it with.
 const TARGET_HALF_P99_MS: f64 = 250.0;
 
 /// What to benchmark.
@@ -63,7 +65,8 @@ pub struct Options {
     #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
     pub seconds: Option<Duration>,
     /// First at --max to measure the saturation throughput, then at half that rate; reports
-    /// both against the targets (>= 300 orders/s at saturation, p99 < 250 ms at half load).
+    /// both against the targets (saturation >= 0.5 of deploy/local/bench-floor's ceiling, p99
+    /// < 250 ms at half load).
     #[arg(long, conflicts_with = "max")]
     pub half: bool,
     /// Publishes in flight at most (awaiting the broker's acknowledgement).
@@ -181,10 +184,10 @@ impl Run<'_> {
         out!("");
         let met = |ok: bool| if ok { "target met" } else { "target not met" };
         out!(
-            "saturation: {:.0} orders/s, {}  (target >= {TARGET_SATURATION:.0} orders/s: {})",
+            "saturation: {:.0} orders/s, {}  (target >= 0.5 of the ceiling: deploy/local/bench-floor --against {:.0})",
             saturation.throughput,
             saturation.latency_line(),
-            met(saturation.throughput >= TARGET_SATURATION)
+            saturation.throughput
         );
         out!(
             "{label}: {:.0} orders/s, {}  (target p99 < {TARGET_HALF_P99_MS:.0} ms: {})",

@@ -402,7 +402,7 @@ async fn wait_for_outcome(
     })
 }
 
-fn short(full_name: &str) -> &str {
+pub(crate) fn short(full_name: &str) -> &str {
     full_name.rsplit('.').next().unwrap_or(full_name)
 }
 
