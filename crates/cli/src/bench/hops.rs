@@ -166,10 +166,11 @@ pub(super) fn print(hops: &[Hop], orders: usize) -> Result<()> {
         .map(|h| h.from.len() + h.to.len() + 4)
         .max()
         .unwrap_or(0);
+    let by_width = shown.iter().map(|h| h.by.len()).max().unwrap_or(0);
     for hop in &shown {
         let name = format!("{} -> {}", hop.from, hop.to);
         out!(
-            "  {name:<width$} {:<20} {:>6}  {:>5} / {:<5} = {:>5} / {:<5} + {:>5} / {:<5}",
+            "  {name:<width$} {:<by_width$} {:>6}  {:>5} / {:<5} = {:>5} / {:<5} + {:>5} / {:<5}",
             hop.by,
             hop.total.len(),
             p(&hop.total, 50.0),
