@@ -194,22 +194,30 @@ kafka-reassign-partitions kafka-streams-groups kafka-storage"
 
 # Resolves Kafka's jars from Maven Central into the cache, once per pom.
 ensure_kafka_jars() {
-    [ -f "$KAFKA_LIBS_DIR/.complete" ] && return 0
-    require_command mvn "it resolves Kafka's jars from Maven Central." \
+    ensure_maven_libs "$LOCAL_DIR/kafka/pom.xml" "$KAFKA_LIBS_DIR" "Apache Kafka $KAFKA_VERSION jars" "up"
+}
+
+# ensure_maven_libs POM DIR WHAT RERUN: resolves POM's runtime dependencies from Maven Central
+# into DIR, once (DIR/.complete marks it whole; a failed run leaves DIR as it was). WHAT names
+# them in the progress line and the error, RERUN what to run again after a failure.
+ensure_maven_libs() {
+    local pom="$1" dir="$2" what="$3" rerun="$4"
+    [ -f "$dir/.complete" ] && return 0
+    require_command mvn "it resolves $what from Maven Central." \
         "install Maven (Debian: apt-get install maven), or put it on PATH."
-    step "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central (first run only)"
-    local tmp="$KAFKA_LIBS_DIR.tmp.$$"
+    step "fetching $what from Maven Central (first run only)"
+    local tmp="$dir.tmp.$$"
     rm -rf "$tmp"
     mkdir -p "$tmp"
-    mvn -B -q -f "$LOCAL_DIR/kafka/pom.xml" -Dmaven.repo.local="$M2_REPO" \
+    mvn -B -q -f "$pom" -Dmaven.repo.local="$M2_REPO" \
         dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" \
         >"$tmp.log" 2>&1 ||
-        die "Maven could not resolve Kafka $KAFKA_VERSION (log: $tmp.log)." \
-            "check that Maven Central is reachable (proxy settings in ~/.m2/settings.xml), then run up again."
+        die "Maven could not resolve $what (log: $tmp.log)." \
+            "check that Maven Central is reachable (proxy settings in ~/.m2/settings.xml), then run $rerun again."
     rm -f "$tmp.log"
     touch "$tmp/.complete"
-    rm -rf "$KAFKA_LIBS_DIR"
-    mv "$tmp" "$KAFKA_LIBS_DIR"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
 }
 
 # Fetches the schema registry's distribution from Maven Central into the cache, once.

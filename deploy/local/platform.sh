@@ -172,6 +172,11 @@ registry_environment() {
     export APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=false
     export APICURIO_REST_DELETION_GROUP_ENABLED=false
     export QUARKUS_LOG_CONSOLE_JSON=false
+    # The Confluent API finds a schema by its canonical form, as Confluent's registry does, not
+    # by its text byte for byte: a producer with auto.register.schemas=false (Java's
+    # Schema.toString() is compact JSON) finds the version our services registered from the
+    # committed .avsc files (docs/runtime.md, "What a producer outside this project must set").
+    export APICURIO_CCOMPAT_USE_CANONICAL_HASH=true
 }
 
 # registry_auth_properties SECRETS_DIR < PLAN: Apicurio Registry's authentication (Quarkus'

@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
 """Confluent's Python serializer and deserializer, driven by tests/python_interop.rs.
 
-    interop.py encode TOPIC SCHEMA_FILE   < value.json   prints the Confluent-framed bytes, hex
-    interop.py decode TOPIC HEX                          prints the decoded value as JSON
+    interop.py encode TOPIC SCHEMA_FILE [MODE]  < value.json   prints the Confluent-framed bytes, hex
+    interop.py decode TOPIC HEX                                prints the decoded value as JSON
+
+MODE is how the serializer finds the schema's id:
+    register  auto.register.schemas=true (the default): registers SCHEMA_FILE's text, or gets
+              the id of the version the subject already has
+    lookup    auto.register.schemas=false, as production producers run: looks the schema up
+              by its text, which is SCHEMA_FILE's as compact JSON (what Java's Schema.toString()
+              sends), not the text that was registered
+    latest    auto.register.schemas=false, use.latest.version=true: the subject's latest version
 
 Subjects follow TopicRecordNameStrategy, as in the Rust codec. The registry is
 $FTGO_SCHEMA_REGISTRY__URL. Times print as epoch milliseconds, UUIDs as strings, so the Rust
@@ -53,11 +61,17 @@ def main():
     if command == "encode":
         with open(sys.argv[3]) as f:
             schema = f.read()
-        serializer = AvroSerializer(
-            client,
-            schema,
-            conf={"auto.register.schemas": True, "subject.name.strategy": topic_record_subject_name_strategy},
-        )
+        mode = sys.argv[4] if len(sys.argv) > 4 else "register"
+        conf = {"subject.name.strategy": topic_record_subject_name_strategy}
+        if mode == "register":
+            conf["auto.register.schemas"] = True
+        elif mode in ("lookup", "latest"):
+            schema = json.dumps(json.loads(schema), separators=(",", ":"))
+            conf["auto.register.schemas"] = False
+            conf["use.latest.version"] = mode == "latest"
+        else:
+            sys.exit(f"unknown mode {mode}: register, lookup or latest")
+        serializer = AvroSerializer(client, schema, conf=conf)
         print(serializer(json.load(sys.stdin), context).hex())
     elif command == "decode":
         deserializer = AvroDeserializer(client)

@@ -114,11 +114,9 @@ async fn bytes_written_in_rust_decode_with_confluents_python_deserializer() -> R
     Ok(())
 }
 
-#[tokio::test]
-async fn bytes_written_by_confluents_python_serializer_decode_in_rust() -> Result<()> {
-    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
-    let order_id = Uuid::new_v4();
-    let value = json!({
+/// An OrderCreated as JSON for Confluent's serializer.
+fn order_created(order_id: Uuid) -> Value {
+    json!({
         "orderId": order_id.to_string(),
         "consumerId": Uuid::new_v4().to_string(),
         "restaurantId": Uuid::new_v4().to_string(),
@@ -128,17 +126,31 @@ async fn bytes_written_by_confluents_python_serializer_decode_in_rust() -> Resul
         "deliveryAddress": {"street1": "9 Elm St", "street2": "Apt 2", "city": "Oakland", "state": "CA", "zip": "94610"},
         "deliveryTime": 1_790_000_000_000_i64,
         "createdAt": 1_789_999_000_000_i64
-    });
+    })
+}
+
+/// Confluent's Python serializer writes `value` (an OrderCreated) in `mode` (interop.py's
+/// `register`, `lookup` or `latest`).
+fn python_writes_order_created(value: &Value, mode: &str) -> Result<Vec<u8>> {
     let schema = repo().join("schemas/ftgo.order.events/OrderCreated.avsc");
     let bytes = unhex(&python(
         &[
             "encode",
             OrderCreated::TOPIC,
             schema.to_str().context("path")?,
+            mode,
         ],
         &value.to_string(),
     )?)?;
     ensure!(bytes[0] == 0, "Python wrote magic byte {}", bytes[0]);
+    Ok(bytes)
+}
+
+#[tokio::test]
+async fn bytes_written_by_confluents_python_serializer_decode_in_rust() -> Result<()> {
+    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
+    let order_id = Uuid::new_v4();
+    let bytes = python_writes_order_created(&order_created(order_id), "register")?;
 
     let event: OrderCreated = codec.decode(OrderCreated::TOPIC, &bytes).await?;
     ensure!(event.order_id == order_id);
@@ -148,5 +160,37 @@ async fn bytes_written_by_confluents_python_serializer_decode_in_rust() -> Resul
     ensure!(event.order_total.amount_minor == 1596 && event.order_total.currency == "USD");
     ensure!(event.delivery_address.street2.as_deref() == Some("Apt 2"));
     ensure!(event.delivery_time == 1_790_000_000_000 && event.created_at == 1_789_999_000_000);
+    Ok(())
+}
+
+/// Production producers do not register (`auto.register.schemas=false`): the serializer looks
+/// its schema up by its text, which is rarely the registered text byte for byte (Java sends
+/// `Schema.toString()`, compact JSON; our subjects hold the committed `.avsc` files). The
+/// registry matches schemas by their canonical form (`apicurio.ccompat.use-canonical-hash`),
+/// as Confluent's does, so the lookup finds the version our services registered, with its id.
+#[tokio::test]
+async fn confluents_production_settings_find_our_schemas_without_registering() -> Result<()> {
+    let codec = Codec::for_catalog(&Platform::from_env().registry()?)?;
+    // Our side registers (or finds) the committed schema, as a service does on its first send.
+    let first = python_writes_order_created(&order_created(Uuid::new_v4()), "register")?;
+    let event: OrderCreated = codec.decode(OrderCreated::TOPIC, &first).await?;
+    let ours = codec.encode(&event).await?;
+
+    for mode in ["lookup", "latest"] {
+        let order_id = Uuid::new_v4();
+        let bytes = python_writes_order_created(&order_created(order_id), mode)
+            .with_context(|| format!("Confluent's serializer, {mode}"))?;
+        ensure!(
+            bytes[1..5] == ours[1..5],
+            "{mode}: Confluent's serializer wrote schema id {:?}, ours is {:?}",
+            &bytes[1..5],
+            &ours[1..5]
+        );
+        let decoded: OrderCreated = codec.decode(OrderCreated::TOPIC, &bytes).await?;
+        ensure!(
+            decoded.order_id == order_id,
+            "{mode}: decoded another order"
+        );
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! of the project sets. Also [`Sender`], which `order` and `seed` publish with.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use apache_avro::types::Value;
@@ -309,6 +309,25 @@ pub async fn send(bootstrap: &str, registry: &str, options: &Options) -> Result<
         .await?;
     out!("{sent}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a follower of a topic does with an error of `TopicTail::next`: a refusal (the
+/// principal's credentials or rights) ends it; anything else passes while the cluster changes
+/// (a broker lost until the client finds the partitions' new leaders), so it is said at most
+/// every ten seconds and read past.
+pub fn read_past(
+    topic: &str,
+    error: &kafka::KafkaError,
+    warned: &mut Option<Instant>,
+) -> Result<(), String> {
+    if error.is_refused() {
+        return Err(format!("reading {topic}: {error}"));
+    }
+    if warned.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
+        eprintln!("warning: reading {topic}: {error} (going on)");
+        *warned = Some(Instant::now());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@
 //! Back-pressure: a partition is paused (Kafka stops fetching it) when its task has
 //! `max_buffered_per_partition` records waiting, or fewer that would take it longer than
 //! `max_waiting_work` at the pace it goes (see [`crate::pace`]); it resumes when half of them
-//! are done and half of that work is left. A fast task absorbs a burst without a pause, whose refetch would cost it more than
-//! the burst.
+//! are done and half of that work is left. A fast task absorbs a burst without a pause, whose
+//! refetch would cost it more than the burst.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -205,8 +205,9 @@ impl ConsumerContext for GroupContext {
                 tracing::info!(group = %self.group, partitions = ?revoked,
                     "partitions revoked; finishing and committing their work");
                 // Records polled before the rebalance go to their tasks first. The tasks of
-                // revoked partitions finish what they are handling and start nothing new; then what is done is stored and committed, before the
-                // partitions go to their next owner.
+                // revoked partitions finish what they are handling and start nothing new; then
+                // what is done is stored and committed, before the partitions go to their next
+                // owner.
                 self.dispatch(consumer);
                 self.drain(consumer, |key| revoked.contains(key));
                 commit(consumer, &self.group);

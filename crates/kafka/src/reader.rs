@@ -162,7 +162,9 @@ impl TopicTail {
         Ok(Self { consumer })
     }
 
-    /// The next record, waiting at most `wait` for one.
+    /// The next record, waiting at most `wait` for one. An error is what librdkafka reported
+    /// meanwhile: most pass while the cluster changes (a leader moving, a broker restarting),
+    /// and the follower reads on past them; [`KafkaError::is_refused`] tells those that do not.
     pub fn next(&self, wait: Duration) -> Result<Option<Received>, KafkaError> {
         match self.consumer.poll(wait) {
             Some(Ok(record)) => Ok(Some(crate::consumer::received(&record))),
@@ -230,6 +232,14 @@ fn offsets_since(
             (partition, offset)
         })
         .collect())
+}
+
+impl KafkaError {
+    /// Whether this error will not pass by waiting: a broker refused the client (its
+    /// credentials or its rights). A follower reads past the others (see [`TopicTail::next`]).
+    pub fn is_refused(&self) -> bool {
+        refused(self)
+    }
 }
 
 /// Whether `error` will not pass by waiting: a broker refused the client (its credentials or

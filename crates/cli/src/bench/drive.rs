@@ -19,7 +19,7 @@ use super::{APPROVED, ORDER_EVENTS, Pace, REJECTED, Run, hops};
 use crate::avro_json::millis;
 use crate::order::{DEFAULT_ADDRESS, parse_address};
 use crate::seed::demo_id;
-use crate::send::{SOURCE, kafka_unreachable};
+use crate::send::{SOURCE, kafka_unreachable, read_past};
 
 /// What the follower and the publisher share.
 #[derive(Debug, Default)]
@@ -94,11 +94,16 @@ async fn publish_one(
 
 /// Follows the order events from `starts`, keeping the outcomes of our orders.
 fn follow(follower: TopicTail, shared: Arc<Shared>) -> Result<(), String> {
+    let mut warned = None;
     while !shared.stop.load(Ordering::Relaxed) {
-        let record = follower
-            .next(Duration::from_millis(100))
-            .map_err(|e| format!("reading {ORDER_EVENTS}: {e}"))?;
-        let Some(record) = record else { continue };
+        let record = match follower.next(Duration::from_millis(100)) {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            Err(error) => {
+                read_past(ORDER_EVENTS, &error, &mut warned)?;
+                continue;
+            }
+        };
         let now = Instant::now();
         let approved = match record.message.headers.get(header::TYPE) {
             Some(APPROVED) => true,

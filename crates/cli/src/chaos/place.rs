@@ -28,7 +28,7 @@ use super::{Intent, Placed, Run};
 use crate::avro_json::millis;
 use crate::order::{DEFAULT_ADDRESS, parse_address};
 use crate::seed::{demo_id, guest};
-use crate::send::{Sender, kafka_unreachable};
+use crate::send::{Sender, kafka_unreachable, read_past};
 
 const ORDER_EVENTS: &str = <contracts::order::events::Event as contracts::Channel>::TOPIC;
 
@@ -121,7 +121,8 @@ pub async fn place(bootstrap: &str, registry: &str, options: &Options) -> Result
     );
     following
         .join()
-        .map_err(|_| anyhow::anyhow!("the follower panicked"))?;
+        .map_err(|_| anyhow::anyhow!("the follower panicked"))?
+        .map_err(anyhow::Error::msg)?;
     let placed = placed?;
     let finished = lock(&shared.finished).clone();
     let run = Run {
@@ -142,18 +143,18 @@ fn follow(
     follower: &TopicTail,
     shared: &Shared,
     approved: &tokio::sync::mpsc::UnboundedSender<String>,
-) {
-    let mut warned: Option<Instant> = None;
+) -> Result<(), String> {
+    let mut warned = None;
     while !shared.stop.load(Ordering::Relaxed) {
         // A broker lost (a fault of the run) is an error here until the client has found the
-        // partitions' new leaders: said, at most every ten seconds, and read past.
+        // partitions' new leaders: said and read past. A refusal ends the run.
         let record = match follower.next(Duration::from_millis(100)) {
             Ok(Some(record)) => record,
             Ok(None) => continue,
             Err(error) => {
-                if warned.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
-                    eprintln!("warning: reading {ORDER_EVENTS}: {error} (going on)");
-                    warned = Some(Instant::now());
+                if let Err(refused) = read_past(ORDER_EVENTS, &error, &mut warned) {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    return Err(refused);
                 }
                 continue;
             }
@@ -182,6 +183,7 @@ fn follow(
             .entry(key.to_owned())
             .or_insert((now_ms(), outcome));
     }
+    Ok(())
 }
 
 /// The order for `intent`, the `n`th of the run.
