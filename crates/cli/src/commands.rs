@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    acls, bench, demo, dlq, groups, order, outbox, output, registry, schemas, seed, send, tail,
-    topics,
+    acls, act, bench, demo, dlq, groups, order, outbox, output, registry, schemas, seed, send,
+    tail, topics,
 };
 
 #[derive(Debug, Parser)]
@@ -79,6 +79,26 @@ pub enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Restaurant staff's actions on an order's ticket (accept, start, ready), each waited for
+    /// by its ticket event or its refusal (exit 2).
+    Kitchen {
+        #[command(subcommand)]
+        command: act::KitchenCommand,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// A courier's actions on an order's delivery (pick up, drop off), each waited for by its
+    /// delivery event or its refusal (exit 2).
+    Delivery {
+        #[command(subcommand)]
+        command: act::DeliveryCommand,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Creates demo restaurants and consumers through commands (idempotent: fixed ids), then
     /// waits until the services have taken them in, and prints their ids and example orders.
     Seed {
@@ -90,8 +110,9 @@ pub enum Command {
         registry: RegistryArgs,
     },
     /// The demo: seeds the demo data, then places four orders and checks each outcome (one
-    /// approved, two rejected for their reasons, one approved and cancelled); exits 1 on any
-    /// other outcome.
+    /// approved, two rejected for their reasons, one approved and cancelled), then takes the
+    /// approved one through the kitchen and the courier to DELIVERED; exits 1 on any other
+    /// outcome.
     Demo {
         #[command(flatten)]
         options: demo::Options,
@@ -352,6 +373,16 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             kafka,
             registry,
         } => run_order(command, &kafka.bootstrap_servers, &registry.url).await,
+        Command::Kitchen {
+            command,
+            kafka,
+            registry,
+        } => act::kitchen(&kafka.bootstrap_servers, &registry.url, &command).await,
+        Command::Delivery {
+            command,
+            kafka,
+            registry,
+        } => act::delivery(&kafka.bootstrap_servers, &registry.url, &command).await,
         Command::Seed {
             options,
             kafka,

@@ -1,7 +1,9 @@
 //! `ftgo demo`: the demo's data (`ftgo seed --republish`), then four orders whose outcomes it
 //! checks: one approved, one rejected by the consumer check, one rejected by the card limit,
-//! and one approved and then cancelled. Exits 0 when every outcome is the expected one, 1
-//! otherwise (naming the order and what came instead). deploy/local/demo and the compose
+//! and one approved and then cancelled; then the approved one goes through the kitchen and
+//! the courier's hands to DELIVERED (`ftgo kitchen accept|start|ready`, `ftgo delivery
+//! pick-up|drop-off`). Exits 0 when every outcome is the expected one, 1 otherwise (naming
+//! the order and what came instead). deploy/local/demo and the compose
 //! stack (`docker compose run --rm ftgo demo`) both run it.
 
 use std::process::ExitCode;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use apache_avro::Uuid;
 
+use crate::act;
 use crate::order::{self, Answer, CreateOptions, DEFAULT_ADDRESS, Outcome, WaitOptions};
 use crate::seed::{self, demo_id};
 
@@ -129,12 +132,95 @@ pub async fn demo(bootstrap: &str, registry: &str, options: &Options) -> Result<
             "the cancellation of order {last} came to {came}, not CANCELLED (ftgo order show {last})"
         );
     }
+    let (_, first) = placed[0];
+    deliver(bootstrap, registry, first, &wait).await?;
     out!("");
     out!("Demo orders, each with its expected outcome:");
     for (name, id) in &placed {
         out!("  {name}: {id}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The approved order from the kitchen to the door: each step's event must come.
+async fn deliver(
+    bootstrap: &str,
+    registry: &str,
+    order_id: Uuid,
+    wait: &WaitOptions,
+) -> Result<()> {
+    use act::{CourierArgs, DeliveryCommand as D, KitchenCommand as K};
+    let wait = wait.clone();
+    let courier = CourierArgs {
+        courier: None,
+        delivery_group: "delivery-service".to_owned(),
+    };
+    let ready_in = Duration::from_secs(20 * 60);
+    let kitchen = [
+        (
+            "kitchen accept",
+            K::Accept {
+                order_id,
+                ready_in,
+                wait: wait.clone(),
+            },
+        ),
+        (
+            "kitchen start",
+            K::Start {
+                order_id,
+                wait: wait.clone(),
+            },
+        ),
+        (
+            "kitchen ready",
+            K::Ready {
+                order_id,
+                wait: wait.clone(),
+            },
+        ),
+    ];
+    let courier = [
+        (
+            "delivery pick-up",
+            D::PickUp {
+                order_id,
+                courier: courier.clone(),
+                wait: wait.clone(),
+            },
+        ),
+        (
+            "delivery drop-off",
+            D::DropOff {
+                order_id,
+                courier,
+                wait,
+            },
+        ),
+    ];
+    let said = |step: &str| -> Result<()> {
+        out!("");
+        out!("--- ftgo {step} {order_id}");
+        Ok(())
+    };
+    let done = |step: &str, acted: act::Acted| {
+        if acted == act::Acted::Done {
+            return Ok(());
+        }
+        bail!("`ftgo {step} {order_id}` did not take effect (ftgo order show {order_id})")
+    };
+    for (step, command) in &kitchen {
+        said(step)?;
+        done(step, act::kitchen_act(bootstrap, registry, command).await?)?;
+    }
+    for (step, command) in &courier {
+        said(step)?;
+        done(step, act::delivery_act(bootstrap, registry, command).await?)?;
+    }
+    out!("");
+    out!("--- ftgo order show {order_id}");
+    order::show(bootstrap, registry, order_id, crate::output::Output::Text).await?;
+    Ok(())
 }
 
 /// Fails unless `answer` is what `scenario` expects.

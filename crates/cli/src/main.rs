@@ -50,6 +50,7 @@ macro_rules! out {
 }
 
 mod acls;
+mod act;
 mod avro_json;
 mod bench;
 mod catalog_docs;

@@ -360,6 +360,7 @@ mod tests {
         for expected in [
             "User:ftgo-kitchen TOPIC LITERAL ftgo.kitchen.commands READ",
             "User:ftgo-kitchen TOPIC LITERAL ftgo.restaurant.events READ",
+            "User:ftgo-kitchen TOPIC LITERAL ftgo.delivery.events READ",
             "User:ftgo-kitchen TOPIC LITERAL ftgo.ticket.events WRITE",
             "User:ftgo-kitchen TOPIC LITERAL ftgo.order.replies WRITE",
             "User:ftgo-kitchen TOPIC LITERAL ftgo.kitchen-service.dlt WRITE",
@@ -371,7 +372,7 @@ mod tests {
                 "{expected}: {kitchen:#?}"
             );
         }
-        assert_eq!(kitchen.len(), 7, "{kitchen:#?}");
+        assert_eq!(kitchen.len(), 8, "{kitchen:#?}");
         assert!(
             !plan.acls.iter().any(|acl| acl.name == "ftgo.order.events"
                 && acl.operation == Operation::Write

@@ -125,12 +125,13 @@ fn names_service(party: &str, service: &str) -> bool {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn an_order_s_journey_crosses_nine_topics() {
+    fn an_order_s_journey_crosses_ten_topics() {
         let topics = super::topics_keyed_by("orderId");
-        assert_eq!(topics.len(), 9, "{topics:?}");
+        assert_eq!(topics.len(), 10, "{topics:?}");
         for topic in [
             "ftgo.order.commands",
             "ftgo.consumer.commands",
+            "ftgo.delivery.commands",
             "ftgo.delivery.events",
         ] {
             assert!(topics.contains(&topic), "{topic} missing from {topics:?}");
@@ -184,11 +185,19 @@ mod tests {
         };
         assert_eq!(
             topics("kitchen"),
-            ["ftgo.kitchen.commands", "ftgo.restaurant.events"]
+            [
+                "ftgo.kitchen.commands",
+                "ftgo.restaurant.events",
+                "ftgo.delivery.events"
+            ]
         );
         assert_eq!(
             topics("delivery"),
-            ["ftgo.order.events", "ftgo.ticket.events"]
+            [
+                "ftgo.delivery.commands",
+                "ftgo.order.events",
+                "ftgo.ticket.events"
+            ]
         );
         assert!(topics("order").contains(&"ftgo.order.replies"));
         assert!(topics("ord").is_empty(), "a name is matched whole");

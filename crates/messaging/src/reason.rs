@@ -66,6 +66,8 @@ pub enum Reason {
     TicketNotAccepted,
     /// MarkTicketReadyForPickup of a ticket not being prepared.
     TicketNotPreparing,
+    /// DeliveryPickedUp of a ticket not ready for pickup.
+    TicketNotReadyForPickup,
     /// ConfirmCreateTicket of a ticket not pending creation.
     TicketNotCreatePending,
     /// A cancellation step of a ticket whose cancellation has not begun.
@@ -74,11 +76,21 @@ pub enum Reason {
     TicketNotCancellable,
     /// A kitchen action on a cancelled ticket.
     TicketCancelled,
+    /// A courier action on an order with no delivery (none scheduled yet, or never).
+    UnknownDelivery,
+    /// A courier action from another courier than the delivery's (or before one is assigned).
+    WrongCourier,
+    /// PickUpDelivery before the kitchen marked the ticket ready for pickup.
+    DeliveryNotReadyForPickup,
+    /// DropOffDelivery of a delivery not picked up.
+    DeliveryNotPickedUp,
+    /// A courier action on a cancelled delivery.
+    DeliveryCancelled,
 }
 
 impl Reason {
     /// Every reason, in the order above.
-    pub const ALL: [Reason; 32] = [
+    pub const ALL: [Reason; 38] = [
         Reason::NotConfluentFramed,
         Reason::UnknownSchemaId,
         Reason::RecordNotAllowedOnTopic,
@@ -107,10 +119,16 @@ impl Reason {
         Reason::TicketNotAwaitingAcceptance,
         Reason::TicketNotAccepted,
         Reason::TicketNotPreparing,
+        Reason::TicketNotReadyForPickup,
         Reason::TicketNotCreatePending,
         Reason::TicketNotCancelPending,
         Reason::TicketNotCancellable,
         Reason::TicketCancelled,
+        Reason::UnknownDelivery,
+        Reason::WrongCourier,
+        Reason::DeliveryNotReadyForPickup,
+        Reason::DeliveryNotPickedUp,
+        Reason::DeliveryCancelled,
     ];
 
     /// The stable text: `invalid-content`, `retries-exhausted`, ...
@@ -144,10 +162,16 @@ impl Reason {
             Reason::TicketNotAwaitingAcceptance => "ticket-not-awaiting-acceptance",
             Reason::TicketNotAccepted => "ticket-not-accepted",
             Reason::TicketNotPreparing => "ticket-not-preparing",
+            Reason::TicketNotReadyForPickup => "ticket-not-ready-for-pickup",
             Reason::TicketNotCreatePending => "ticket-not-create-pending",
             Reason::TicketNotCancelPending => "ticket-not-cancel-pending",
             Reason::TicketNotCancellable => "ticket-not-cancellable",
             Reason::TicketCancelled => "ticket-cancelled",
+            Reason::UnknownDelivery => "unknown-delivery",
+            Reason::WrongCourier => "wrong-courier",
+            Reason::DeliveryNotReadyForPickup => "delivery-not-ready-for-pickup",
+            Reason::DeliveryNotPickedUp => "delivery-not-picked-up",
+            Reason::DeliveryCancelled => "delivery-cancelled",
         }
     }
 

@@ -138,6 +138,18 @@ impl Definition {
             .await
             .context("connecting to the database as the migration role")?;
         crate::service::migrate(&pool, (self.migrator)()).await?;
+        if settings.relay == crate::RelayKind::Tailing {
+            crate::relay::create_publication(&pool, self.name)
+                .await
+                .with_context(|| {
+                    format!(
+                        "making the publication {} for the log-tailing relay (FTGO_RELAY=tailing): \
+                         the migration role needs CREATE on the database (docs/operations.md, \
+                         \"Switching a service's relay\")",
+                        crate::relay::publication(self.name)
+                    )
+                })?;
+        }
         pool.close().await;
         Ok(())
     }

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use contracts::Codec;
 use kafka::{ConsumerRunner, ConsumerSettings, KafkaPublisher, LagReporter};
 use messaging::{DeadLetter, DeadLetterSettings, Decode, Retry, RetryPolicy, Traced};
-use outbox::{Idempotent, PollingRelay, RelaySettings, TransactionalHandler};
+use outbox::{Idempotent, PollingRelay, RelaySettings, TailingRelay, TransactionalHandler};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -24,7 +24,7 @@ use crate::http::{self, Health};
 use crate::inbound::Inbound;
 use crate::metrics::{Metrics, PartitionLabels};
 use crate::outgoing::Outgoing;
-use crate::settings::Settings;
+use crate::settings::{RelayKind, Settings};
 
 /// How long a handler waits for a database connection before it counts the database as
 /// unavailable.
@@ -331,8 +331,9 @@ impl Service {
 }
 
 /// Relays the outbox while this instance leads its service (a Postgres advisory lock), with a
-/// transactional producer per leadership term; the leader also counts the backlog and expires
-/// the inbox. Ends at `stop` with how many messages it published.
+/// transactional producer per leadership term, by polling the table or tailing the WAL
+/// (`settings.relay`, [`crate::relay`]); the leader also counts the backlog and expires the
+/// inbox. Ends at `stop` with how many messages it published.
 fn spawn_relay(
     name: &str,
     settings: &Settings,
@@ -350,6 +351,10 @@ fn spawn_relay(
     // own): a new leader's producer fences the one before it.
     let transactional_id = format!("ftgo-relay-{}", instance.group);
     let inbox = settings.inbox.clone();
+    let kind = settings.relay;
+    let tailing =
+        crate::relay::tailing_settings(settings, name, &instance.group).map_err(|e| e.to_string());
+    let group = instance.group.clone();
     tokio::spawn(async move {
         outbox::while_leader(pool.clone(), &lock, stop, |leading| {
             let producer = KafkaPublisher::transactional(&bootstrap, &client_id, &transactional_id);
@@ -364,6 +369,7 @@ fn spawn_relay(
             );
             let pool = pool.clone();
             let leader = metrics.relay_leader.clone();
+            let (tailing, group) = (tailing.clone(), group.clone());
             async move {
                 let _term = LeadershipTerm::begin(leader);
                 let producer = match producer {
@@ -373,10 +379,31 @@ fn spawn_relay(
                         return 0;
                     }
                 };
-                let relay = PollingRelay::new(pool, producer, RelaySettings::default());
                 let term = leading.clone();
                 let relaying = async move {
-                    let published = relay.run(leading.cancelled_owned()).await;
+                    let published = match kind {
+                        RelayKind::Polling => {
+                            forget_tailing(&pool, &group).await;
+                            let relay = PollingRelay::new(pool, producer, RelaySettings::default());
+                            relay.run(leading.cancelled_owned()).await
+                        }
+                        RelayKind::Tailing => match tailing {
+                            Ok(settings) => {
+                                let relay = TailingRelay::new(pool, producer, settings);
+                                relay
+                                    .run(leading.cancelled_owned())
+                                    .await
+                                    .unwrap_or_else(|error| {
+                                        tracing::error!(%error, "the log-tailing relay cannot run");
+                                        0
+                                    })
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "the log-tailing relay's settings");
+                                0
+                            }
+                        },
+                    };
                     // A relay that stops by itself (its producer fenced, or failed for good
                     // when a broker died mid-transaction) ends the term: the backlog watch
                     // and the inbox expiry stop too, the lock is released, and the next term
@@ -391,6 +418,25 @@ fn spawn_relay(
         })
         .await
     })
+}
+
+/// A polling leader drops the slot a log-tailing relay of its group left (it would keep WAL
+/// forever); without the right to, it says what an administrator must run.
+async fn forget_tailing(pool: &PgPool, group: &str) {
+    match crate::relay::drop_left_slot(pool, group).await {
+        Ok(true) => tracing::info!(
+            slot = %crate::relay::slot(group),
+            "dropped the log-tailing relay's slot: this service relays by polling now"
+        ),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(
+            %error,
+            slot = %crate::relay::slot(group),
+            "the log-tailing relay's slot is left and keeps WAL, and this role may not drop \
+             it: an administrator must (SELECT pg_drop_replication_slot('<slot>'), \
+             docs/operations.md, \"Switching a service's relay\")"
+        ),
+    }
 }
 
 /// A leadership term of the relay, shown by the `relay_leader` gauge: 1 from its beginning,

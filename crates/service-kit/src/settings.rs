@@ -58,6 +58,22 @@ impl DatabaseSettings {
         connect_options(&self.url, self.password_file.as_deref(), "url")
     }
 
+    /// The runtime role's URL with its password in it (from `password_file` when given): the
+    /// log-tailing relay's replication connection, which takes a URL.
+    pub fn url_with_password(&self) -> Result<SecretString, SettingsError> {
+        let invalid = || {
+            SettingsError::Invalid(
+                "database.url must be a postgres://role@host:port/database URL".into(),
+            )
+        };
+        let mut url = url::Url::parse(self.url.expose_secret()).map_err(|_| invalid())?;
+        if let Some(path) = self.password_file.as_deref() {
+            let password = read_password(path)?;
+            url.set_password(Some(&password)).map_err(|()| invalid())?;
+        }
+        Ok(SecretString::from(url.to_string()))
+    }
+
     /// How `migrate` connects: as the migration role, which must be set.
     pub fn migration_options(&self) -> Result<PgConnectOptions, SettingsError> {
         let url = self.migration_url.as_ref().ok_or_else(|| {
@@ -94,13 +110,43 @@ fn connect_options(
     let Some(path) = password_file else {
         return Ok(options);
     };
+    Ok(options.password(&read_password(path)?))
+}
+
+/// A password file's text, without its final newline.
+fn read_password(path: &Path) -> Result<String, SettingsError> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         SettingsError::Invalid(format!(
             "the database password file {} cannot be read: {error}",
             path.display()
         ))
     })?;
-    Ok(options.password(text.strip_suffix('\n').unwrap_or(&text)))
+    Ok(text.strip_suffix('\n').unwrap_or(&text).to_owned())
+}
+
+/// Which outbox relay the service's leader runs (`FTGO_RELAY`, or `FTGO_<SERVICE>_RELAY` for
+/// one service of a shared shell): docs/outbox.md has both, docs/operations.md how to switch a
+/// running service from one to the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayKind {
+    /// Claims rows from the outbox table (`outbox::PollingRelay`): needs nothing but the
+    /// runtime role's rights.
+    #[default]
+    Polling,
+    /// Reads the outbox's inserts from the write-ahead log (`outbox::TailingRelay`): the
+    /// runtime role needs the REPLICATION attribute, and `migrate` makes the publication
+    /// (its owner needs CREATE on the database); the slot is named after the group.
+    Tailing,
+}
+
+impl RelayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayKind::Polling => "polling",
+            RelayKind::Tailing => "tailing",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +229,8 @@ pub struct Settings {
     pub http: HttpSettings,
     pub saga: SagaSettings,
     pub inbox: InboxSettings,
+    /// The outbox relay (`FTGO_RELAY`: `polling` or `tailing`).
+    pub relay: RelayKind,
 }
 
 /// Why settings could not be loaded.
@@ -233,6 +281,7 @@ impl Settings {
             ))
             .merge(Serialized::default("inbox.retention_secs", 8 * 24 * 3_600))
             .merge(Serialized::default("inbox.expire_every_secs", 3_600))
+            .merge(Serialized::default("relay", RelayKind::Polling))
             .merge(Env::prefixed("FTGO_").split("__"))
             // The service's own settings beat the shared ones (`FTGO_KITCHEN_DATABASE__URL`
             // over `FTGO_DATABASE__URL`): `deploy/local/env` exports both (the shared database

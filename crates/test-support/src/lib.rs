@@ -26,7 +26,9 @@ pub use kafka::{TestTopic, read_records, relay_publisher, start_group_at_end, un
 pub use ordering::check_per_key_order;
 pub use platform::Platform;
 pub use postgres::TestDatabase;
-pub use service::{ServiceUnderTest, TestService, one_service_at_a_time, service_settings};
+pub use service::{
+    ServiceUnderTest, TestService, ids_and_reasons, one_service_at_a_time, service_settings,
+};
 
 /// A short random suffix for resource names: 12 hex digits of a v4 UUID.
 pub fn unique_suffix() -> String {

@@ -112,6 +112,20 @@ impl TestService {
         Ok(())
     }
 
+    /// As [`TestService::resume`], redeployed with other settings: the defaults with
+    /// `configure`'s on top (`|f| f.merge(("relay", "tailing"))`), migrated first as a
+    /// deployment does.
+    pub async fn resume_with(
+        &mut self,
+        configure: impl FnOnce(figment::Figment) -> figment::Figment,
+    ) -> Result<()> {
+        anyhow::ensure!(self.task.is_none(), "the {} service is running", self.name);
+        let settings = Settings::from_figment(configure(test_figment(&self.name, &self.database)))?;
+        self.definition.migrate(&settings).await?;
+        self.settings = settings;
+        self.resume().await
+    }
+
     /// Stops the service gracefully and returns how its run ended.
     pub async fn stop(mut self) -> Result<()> {
         self.stop.cancel();
@@ -269,6 +283,43 @@ impl ServiceUnderTest {
     pub async fn handled(&self, message: &Message) -> Result<()> {
         self.service.handled(message).await
     }
+
+    /// The dead letters keyed `key` that this test's group sent (another group's service may
+    /// refuse the same records), once there are `count`.
+    pub async fn dead_letters(
+        &self,
+        key: impl std::fmt::Display,
+        count: usize,
+    ) -> Result<Vec<messaging::Received>> {
+        let topic = format!("ftgo.{}-service.dlt", self.service.name);
+        let (key, group) = (key.to_string(), self.service.group.as_str());
+        crate::eventually(&format!("{count} dead letters of {key}"), || async {
+            let letters: Vec<messaging::Received> = crate::records_of(&topic, &key, 0)
+                .await?
+                .into_iter()
+                .filter(|r| {
+                    r.message.headers.get(messaging::header::dead_letter::GROUP) == Some(group)
+                })
+                .collect();
+            Ok((letters.len() >= count).then_some(letters))
+        })
+        .await
+    }
+}
+
+/// Each dead letter's message id and reason, for comparing with what a test sent.
+pub fn ids_and_reasons(letters: &[messaging::Received]) -> Vec<(Option<&str>, Option<&str>)> {
+    letters
+        .iter()
+        .map(|l| {
+            (
+                l.message.id(),
+                l.message
+                    .headers
+                    .get(messaging::header::dead_letter::REASON),
+            )
+        })
+        .collect()
 }
 
 /// A newtype over [`ServiceUnderTest`] for one service's tests, with `start()` and `Deref`, so

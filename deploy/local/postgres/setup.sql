@@ -9,9 +9,11 @@
 --                    other schema, no `public`, no database or role creation, no replication.
 --   ftgo_<service>   the runtime role the service runs as: reads and writes the rows of its own
 --                    schema's tables (DML), and may create nothing, not even there. No
---                    replication (no service runs the log-tailing relay; one that did would be
---                    given REPLICATION here, and pg_hba's replication line, platform.sh). Its
---                    default search_path ("$user", public) finds its own schema.
+--                    replication here: deploy/local/services start gives REPLICATION (and its
+--                    owner CREATE on the database, for the publication) to a service that runs
+--                    the log-tailing relay (FTGO_<SERVICE>_RELAY=tailing), and takes them back
+--                    when it no longer does. Its default search_path ("$user", public) finds
+--                    its own schema.
 --   apicurio         owns the `apicurio` database, the schema registry's storage.
 --
 -- Given by the caller as psql variables:
@@ -36,7 +38,8 @@ FROM unnest(string_to_array(:'role_passwords', ' ')) AS p
 ALTER ROLE ftgo_admin CREATEDB;
 
 -- A log-tailing relay reads an outbox through logical replication; tests do it as ftgo_admin on
--- their own databases. Taken back from roles given it before (every role had it once).
+-- their own databases. Taken back from the others on every start (every role had it once);
+-- deploy/local/services start gives it to the services that tail.
 ALTER ROLE ftgo_admin REPLICATION;
 SELECT format('ALTER ROLE %I NOREPLICATION', r)
 FROM unnest(ARRAY['apicurio'] || string_to_array(:'service_roles', ' ')

@@ -1,6 +1,6 @@
 //! Couriers: a fixed crew, seeded by the migration. A courier may carry several deliveries at
 //! once; the one to give a new delivery is the available courier with the fewest active
-//! (scheduled) deliveries, the lowest id among equals, so the choice is deterministic.
+//! (scheduled or picked up) deliveries, the lowest id among equals, so the choice is deterministic.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ pub async fn least_busy(tx: &mut PgConnection) -> Result<Option<Uuid>, sqlx::Err
         "SELECT c.id FROM couriers c
          WHERE c.available
          ORDER BY (SELECT count(*) FROM deliveries d
-                   WHERE d.courier_id = c.id AND d.state = 'SCHEDULED'),
+                   WHERE d.courier_id = c.id AND d.state IN ('SCHEDULED', 'PICKED_UP')),
                   c.id
          LIMIT 1",
     )

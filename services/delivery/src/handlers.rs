@@ -8,16 +8,26 @@
 //! TicketCancelled) cancels a scheduled delivery and, arriving first, keeps one from being
 //! scheduled at all. The `deliveries` table's key makes it one delivery per order, ever.
 //!
+//! TicketReadyForPickup marks the delivery's food ready. The couriers' actions
+//! (PickUpDelivery, DropOffDelivery, one-way) move the delivery along [`crate::lifecycle`] and
+//! publish DeliveryPickedUp and DeliveryDelivered; an action the delivery refuses (too early,
+//! another courier's, a cancelled order) is a permanent failure, dead-lettered with the refusal
+//! as its reason: the courier's app made a mistake, which must not be lost silently. A pickup
+//! sent before this service has handled the ticket's TicketReadyForPickup is refused too (the
+//! topics are consumed independently): a client waits for the group to take the ready event
+//! in (`ftgo delivery pick-up` does), or replays the dead letter.
+//!
 //! The other event types of the two topics are none of delivery's business: they succeed
-//! without effect. DeliveryPickedUp and DeliveryDelivered are never sent: no message of the
-//! catalog tells delivery that a courier picked up or delivered the food.
+//! without effect.
 
+use contracts::delivery::commands::Command;
 use contracts::delivery::events::{
-    CourierAssigned, DeliveryCancelled, DeliveryScheduled, delivery_scheduled,
+    CourierAssigned, DeliveryCancelled, DeliveryDelivered, DeliveryPickedUp, DeliveryScheduled,
+    delivery_scheduled,
 };
 use contracts::now_ms;
 use contracts::order::events::{Event as OrderEvent, OrderCreated};
-use contracts::ticket::events::{Event as TicketEvent, TicketAccepted};
+use contracts::ticket::events::{Event as TicketEvent, TicketAccepted, TicketReadyForPickup};
 use messaging::{HandlerError, Reason, Received};
 use outbox::TransactionalHandler;
 use service_kit::Outgoing;
@@ -26,6 +36,16 @@ use uuid::Uuid;
 
 use crate::DeliveryInbound;
 use crate::couriers;
+use crate::lifecycle::{self, DeliveryState, Refusal, Step};
+
+/// A courier's action the delivery refuses for good: dead-lettered, its reason in the headers.
+#[derive(Debug, thiserror::Error)]
+#[error("{command} for order {order_id}: {why}")]
+pub struct Refused {
+    command: &'static str,
+    order_id: Uuid,
+    why: String,
+}
 
 /// Handles everything delivery consumes: `ftgo.order.events` and `ftgo.ticket.events`.
 #[derive(Debug, Clone)]
@@ -55,9 +75,20 @@ impl TransactionalHandler<DeliveryInbound> for Delivery {
                 self.cancelled(tx, message, event.order_id, "TicketCancelled")
                     .await
             }
+            DeliveryInbound::Tickets(TicketEvent::TicketReadyForPickup(event)) => {
+                ready_for_pickup(tx, event).await
+            }
+            DeliveryInbound::Commands(Command::PickUpDelivery(c)) => {
+                let ids = (c.order_id, c.courier_id);
+                self.courier_action(tx, message, ids, Action::PickUp).await
+            }
+            DeliveryInbound::Commands(Command::DropOffDelivery(c)) => {
+                let ids = (c.order_id, c.courier_id);
+                self.courier_action(tx, message, ids, Action::DropOff).await
+            }
             // OrderApproved, OrderRejected (its ticket is cancelled too, which counts),
-            // OrderCancellationRejected, TicketCreated, TicketPreparationStarted,
-            // TicketReadyForPickup, and types added later: nothing to do.
+            // OrderCancellationRejected, TicketCreated, TicketPreparationStarted, and types
+            // added later: nothing to do.
             DeliveryInbound::Orders(_) | DeliveryInbound::Tickets(_) => Ok(()),
         }
     }
@@ -233,6 +264,168 @@ impl Delivery {
         };
         self.outgoing.event(tx, Some(cause), &event).await
     }
+}
+
+/// A courier's action.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// PickUpDelivery: the courier has the food.
+    PickUp,
+    /// DropOffDelivery: the courier handed the food over.
+    DropOff,
+}
+
+impl Action {
+    fn command(self) -> &'static str {
+        match self {
+            Action::PickUp => "PickUpDelivery",
+            Action::DropOff => "DropOffDelivery",
+        }
+    }
+}
+
+impl Delivery {
+    /// `action` by `courier_id` on the order's delivery: its new state and event, or nothing
+    /// (done already), or its refusal.
+    async fn courier_action(
+        &self,
+        tx: &mut PgConnection,
+        cause: &Received,
+        (order_id, courier_id): (Uuid, Uuid),
+        action: Action,
+    ) -> Result<(), HandlerError> {
+        let delivery = load(tx, order_id, action.command()).await?;
+        let decided = match action {
+            Action::PickUp => delivery.pick_up(courier_id),
+            Action::DropOff => delivery.drop_off(courier_id),
+        };
+        let Step::To(state) = refused(decided, delivery, action.command(), order_id)? else {
+            return Ok(());
+        };
+        let now = now_ms();
+        store(tx, order_id, state, now).await?;
+        match action {
+            Action::PickUp => {
+                let event = DeliveryPickedUp {
+                    order_id,
+                    courier_id,
+                    picked_up_at: now,
+                };
+                self.outgoing.event(tx, Some(cause), &event).await
+            }
+            Action::DropOff => {
+                let event = DeliveryDelivered {
+                    order_id,
+                    courier_id,
+                    delivered_at: now,
+                };
+                self.outgoing.event(tx, Some(cause), &event).await
+            }
+        }
+    }
+}
+
+/// TicketReadyForPickup: the courier may take the food (the first time counts).
+async fn ready_for_pickup(
+    tx: &mut PgConnection,
+    event: TicketReadyForPickup,
+) -> Result<(), HandlerError> {
+    // The acceptance came first on the same partition (the kitchen sends them in order), so
+    // its row is there.
+    sqlx::query(
+        "UPDATE accepted_tickets SET ready_at = coalesce(ready_at, to_timestamp($2::float8 / 1000))
+         WHERE order_id = $1",
+    )
+    .bind(event.order_id)
+    .bind(event.ready_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(HandlerError::transient)?;
+    Ok(())
+}
+
+/// The order's delivery, locked for the rest of the transaction; none is a mistake of the
+/// courier's: `unknown-delivery`.
+async fn load(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    command: &'static str,
+) -> Result<lifecycle::Delivery, HandlerError> {
+    let row = sqlx::query(
+        "SELECT d.state, d.courier_id, a.ready_at IS NOT NULL AS ready
+         FROM deliveries d LEFT JOIN accepted_tickets a USING (order_id)
+         WHERE d.order_id = $1
+         FOR UPDATE OF d",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(HandlerError::transient)?;
+    let Some(row) = row else {
+        return Err(HandlerError::permanent(
+            Reason::UnknownDelivery,
+            Refused {
+                command,
+                order_id,
+                why: "no delivery is scheduled for this order (yet: the kitchen has to accept \
+                      its ticket first)"
+                    .to_owned(),
+            },
+        ));
+    };
+    let state: String = row.try_get("state").map_err(row_error)?;
+    Ok(lifecycle::Delivery {
+        state: state
+            .parse()
+            .map_err(|e| HandlerError::permanent(Reason::HandlerFailed, e))?,
+        courier: row.try_get("courier_id").map_err(row_error)?,
+        ready: row.try_get("ready").map_err(row_error)?,
+    })
+}
+
+/// Stores the delivery's new state and when it got there.
+async fn store(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    state: DeliveryState,
+    now_ms: i64,
+) -> Result<(), HandlerError> {
+    let reached = match state {
+        DeliveryState::PickedUp => "picked_up_at",
+        DeliveryState::Delivered => "delivered_at",
+        DeliveryState::Cancelled => "cancelled_at",
+        DeliveryState::Scheduled => "scheduled_at",
+    };
+    sqlx::query(&format!(
+        "UPDATE deliveries SET state = $2, {reached} = to_timestamp($3::float8 / 1000)
+         WHERE order_id = $1"
+    ))
+    .bind(order_id)
+    .bind(state.as_str())
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(HandlerError::transient)?;
+    Ok(())
+}
+
+/// A refusal of the delivery's, as the permanent failure that dead-letters the action.
+fn refused(
+    decided: Result<Step, Refusal>,
+    delivery: lifecycle::Delivery,
+    command: &'static str,
+    order_id: Uuid,
+) -> Result<Step, HandlerError> {
+    decided.map_err(|refusal| {
+        HandlerError::permanent(
+            refusal.reason(),
+            Refused {
+                command,
+                order_id,
+                why: format!("{refusal} (it is {})", delivery.state),
+            },
+        )
+    })
 }
 
 /// A row that does not have the shape this code selected is a bug, not worth retrying.

@@ -3,18 +3,22 @@
 //! - **Owns** couriers (a fixed crew, seeded by the migration), deliveries (one per order,
 //!   ever), and what it needs to know of orders and tickets (tables in `migrations/`).
 //! - **Consumes**, in one consumer group (`delivery-service`): `ftgo.order.events`
-//!   (OrderCreated: where and when to deliver; OrderCancelled) and `ftgo.ticket.events`
-//!   (TicketAccepted: the food will be ready, so the delivery is scheduled; TicketCancelled).
-//!   Every other event type of those topics is acknowledged without effect.
+//!   (OrderCreated: where and when to deliver; OrderCancelled), `ftgo.ticket.events`
+//!   (TicketAccepted: the food will be ready, so the delivery is scheduled;
+//!   TicketReadyForPickup: the courier may pick it up; TicketCancelled) and
+//!   `ftgo.delivery.commands` (the couriers' actions: PickUpDelivery, DropOffDelivery; a
+//!   refused action is dead-lettered with its reason). Every other event type of those
+//!   topics is acknowledged without effect.
 //! - **Publishes** on `ftgo.delivery.events`, keyed by order id: DeliveryScheduled (with the
-//!   address and the kitchen's ready-by time), CourierAssigned, DeliveryCancelled.
-//!   DeliveryPickedUp and DeliveryDelivered are never published: no message of the catalog
-//!   reports a pickup or a delivery.
+//!   address and the kitchen's ready-by time), CourierAssigned, DeliveryPickedUp,
+//!   DeliveryDelivered, DeliveryCancelled.
 //!
 //! # Layout
 //! - [`handlers`]: each event's work in one transaction: record what it says, schedule the
 //!   delivery once the order and the acceptance are both known (in either order of arrival),
 //!   assign a courier, cancel; events appended to the outbox.
+//! - [`lifecycle`]: a delivery's states and the couriers' actions, pure: which action moves a
+//!   delivery where, which finds its work done (sent again), which is refused and why.
 //! - [`couriers`]: which courier gets a new delivery (the available one with the fewest active
 //!   deliveries).
 //! - [`DEFINITION`]: the service declared once (what it consumes, its migrations, its handler);
@@ -23,6 +27,7 @@
 
 pub mod couriers;
 pub mod handlers;
+pub mod lifecycle;
 
 use anyhow::Result;
 use service_kit::{Definition, Service, ServiceDefinition};
@@ -36,10 +41,12 @@ pub const NAME: &str = "delivery";
 
 service_kit::inbound! {
     /// What delivery consumes. The topics are consumed independently: an order's events of
-    /// one may arrive before or after its events of the other.
+    /// one may arrive before or after its events of the other, and a courier's action before
+    /// the ticket event it needs (it is then refused: `handlers`).
     pub enum DeliveryInbound {
         Orders(contracts::order::events::Event),
         Tickets(contracts::ticket::events::Event),
+        Commands(contracts::delivery::commands::Command),
     }
 }
 

@@ -9,13 +9,15 @@
 //! The courier rule is tested apart, on a database alone, where the deliveries are known.
 
 use anyhow::{Result, bail, ensure};
+use contracts::delivery::commands::{DropOffDelivery, PickUpDelivery};
 use contracts::delivery::events::Event as DeliveryEvent;
 use contracts::order::events::{OrderApproved, OrderCancelled, OrderCreated, order_created};
 use contracts::ticket::events::{
-    TicketAccepted, TicketCancelled, TicketCreated, TicketPreparationStarted, ticket_created,
+    TicketAccepted, TicketCancelled, TicketCreated, TicketPreparationStarted, TicketReadyForPickup,
+    ticket_created,
 };
 use contracts::{Channel, Contract};
-use messaging::{Message, Received};
+use messaging::{Message, Received, header};
 use test_support::{TestDatabase, eventually, now_ms, settle};
 use uuid::Uuid;
 
@@ -315,6 +317,112 @@ async fn a_cancelled_order_or_ticket_cancels_its_delivery_or_keeps_it_from_being
     );
     ensure!(delivery.events(early, 0).await?.is_empty());
     ensure!(delivery.delivery(early).await?.is_none());
+    delivery.0.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_courier_picks_up_once_the_food_is_ready_and_drops_off_what_they_picked_up() -> Result<()>
+{
+    let delivery = Delivery::start().await?;
+    let (order, restaurant) = (Uuid::new_v4(), Uuid::new_v4());
+    let ready_by = now_ms() + 600_000;
+    delivery.publish(&order_created(order, restaurant)).await?;
+    delivery
+        .publish(&ticket_accepted(order, restaurant, ready_by))
+        .await?;
+    let courier = scheduled_and_assigned(
+        &delivery.events(order, 2).await?,
+        order,
+        restaurant,
+        ready_by,
+    )?;
+    let other = COURIERS
+        .iter()
+        .map(|c| c.parse::<Uuid>())
+        .find(|c| c.as_ref().ok() != Some(&courier))
+        .expect("five couriers")?;
+    let pick_up = |courier_id| PickUpDelivery {
+        order_id: order,
+        courier_id,
+    };
+    let drop_off = |courier_id| DropOffDelivery {
+        order_id: order,
+        courier_id,
+    };
+
+    // Out of turn: the kitchen has not said the food is ready; nothing picked up to drop off.
+    let too_early = delivery.publish(&pick_up(courier)).await?;
+    let not_picked_up = delivery.publish(&drop_off(courier)).await?;
+    delivery.dead_letters(order, 2).await?;
+    delivery
+        .publish(&TicketReadyForPickup {
+            order_id: order,
+            restaurant_id: restaurant,
+            ready_at: now_ms(),
+        })
+        .await?;
+    eventually("the food ready in accepted_tickets", || async {
+        let ready: bool = sqlx::query_scalar(
+            "SELECT ready_at IS NOT NULL FROM accepted_tickets WHERE order_id = $1",
+        )
+        .bind(order)
+        .fetch_one(delivery.service.database.pool())
+        .await?;
+        Ok(ready.then_some(()))
+    })
+    .await?;
+    // Another courier's hands.
+    let stranger = delivery.publish(&pick_up(other)).await?;
+    delivery.dead_letters(order, 3).await?;
+    // The assigned courier, twice (the app sent again, as a new message): one pickup.
+    delivery.publish(&pick_up(courier)).await?;
+    delivery.publish(&pick_up(courier)).await?;
+    delivery.publish(&drop_off(courier)).await?;
+    delivery.publish(&drop_off(courier)).await?;
+
+    let events = delivery.events(order, 4).await?;
+    let [
+        _,
+        _,
+        DeliveryEvent::DeliveryPickedUp(picked_up),
+        DeliveryEvent::DeliveryDelivered(delivered),
+    ] = &events[..]
+    else {
+        bail!("not picked up then delivered: {events:?}");
+    };
+    ensure!(picked_up.courier_id == courier && delivered.courier_id == courier);
+    ensure!(delivered.delivered_at >= picked_up.picked_up_at);
+    ensure!(delivery.delivery(order).await? == Some(("DELIVERED".into(), Some(courier))));
+    settle().await;
+    ensure!(
+        delivery.events(order, 4).await?.len() == 4,
+        "a second pickup or drop-off"
+    );
+    let letters = delivery.dead_letters(order, 3).await?;
+    let reasons = test_support::ids_and_reasons(&letters);
+    ensure!(
+        reasons
+            == [
+                (too_early.id(), Some("delivery-not-ready-for-pickup")),
+                (not_picked_up.id(), Some("delivery-not-picked-up")),
+                (stranger.id(), Some("wrong-courier")),
+            ],
+        "{reasons:?}"
+    );
+
+    // No delivery at all for an order nobody scheduled.
+    let unknown = Uuid::new_v4();
+    let nowhere = delivery
+        .publish(&PickUpDelivery {
+            order_id: unknown,
+            courier_id: courier,
+        })
+        .await?;
+    let letters = delivery.dead_letters(unknown, 1).await?;
+    ensure!(letters[0].message.id() == nowhere.id());
+    ensure!(
+        letters[0].message.headers.get(header::dead_letter::REASON) == Some("unknown-delivery")
+    );
     delivery.0.stop().await
 }
 

@@ -2,6 +2,7 @@
 //! (which also records the message id, so a redelivered message has no second effect):
 //!
 //! - restaurant events update the menu replica ([`crate::replica`]);
+//! - DeliveryPickedUp moves the ticket to PICKED_UP (no event: the delivery's is the news);
 //! - saga commands change a ticket and reply on the command's `ce_replyto`, keyed and
 //!   correlated like the command; a re-sent command (same order, new message id) finds its
 //!   work done and is answered again, with no second ticket or event;
@@ -11,6 +12,7 @@
 //!
 //! Ticket events go to `ftgo.ticket.events`, keyed by order id, naming the restaurant.
 
+use contracts::delivery::events::{DeliveryPickedUp, Event as DeliveryEvent};
 use contracts::kitchen::commands::{
     AcceptTicket, BeginCancelTicket, CancelCreateTicket, Command, ConfirmCancelTicket,
     ConfirmCreateTicket, CreateTicket, MarkTicketReadyForPickup, StartTicketPreparation,
@@ -72,6 +74,12 @@ impl TransactionalHandler<KitchenInbound> for Kitchen {
                 replica::menu_revised(tx, &event).await
             }
             KitchenInbound::Commands(command) => self.command(tx, message, command).await,
+            KitchenInbound::Deliveries(DeliveryEvent::DeliveryPickedUp(event)) => {
+                picked_up(tx, event).await
+            }
+            // Scheduled, assigned, delivered, cancelled, and types added later: the ticket
+            // does not follow them.
+            KitchenInbound::Deliveries(_) => Ok(()),
         }
     }
 }
@@ -417,6 +425,23 @@ impl Kitchen {
     }
 }
 
+/// DeliveryPickedUp: the courier has the food, the ticket is done with. Refused (dead-lettered)
+/// unless the ticket is ready for pickup: the delivery service never sends one earlier.
+async fn picked_up(tx: &mut PgConnection, event: DeliveryPickedUp) -> Result<(), HandlerError> {
+    let order_id = event.order_id;
+    let stored = known(load(tx, order_id).await?, "DeliveryPickedUp", order_id)?;
+    let step = refused(
+        stored.ticket.picked_up(),
+        &stored,
+        "DeliveryPickedUp",
+        order_id,
+    )?;
+    if let Step::To(ticket) = step {
+        store(tx, order_id, ticket, event.picked_up_at).await?;
+    }
+    Ok(())
+}
+
 /// Why CreateTicket cannot be granted, checked against the replica; `None` when it can.
 async fn invalid(
     tx: &mut PgConnection,
@@ -514,6 +539,7 @@ async fn store(
         TicketState::Accepted => ", accepted_at = coalesce(accepted_at, at.t)",
         TicketState::Preparing => ", preparing_at = coalesce(preparing_at, at.t)",
         TicketState::ReadyForPickup => ", ready_at = coalesce(ready_at, at.t)",
+        TicketState::PickedUp => ", picked_up_at = coalesce(picked_up_at, at.t)",
         TicketState::Cancelled => ", cancelled_at = coalesce(cancelled_at, at.t)",
         _ => "",
     };

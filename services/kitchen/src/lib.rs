@@ -4,9 +4,11 @@
 //! - **Owns** tickets and their lines, and the menu replica (tables in `migrations/`).
 //! - **Consumes**, in one consumer group (`kitchen-service`): `ftgo.kitchen.commands` (the
 //!   Create Order and Cancel Order sagas' commands, which it answers on their `ce_replyto`,
-//!   and the one-way kitchen actions of restaurant staff) and `ftgo.restaurant.events`
+//!   and the one-way kitchen actions of restaurant staff), `ftgo.restaurant.events`
 //!   (RestaurantCreated, MenuRevised: the replica CreateTicket validates against, so the
-//!   kitchen never calls the restaurant service).
+//!   kitchen never calls the restaurant service) and `ftgo.delivery.events`
+//!   (DeliveryPickedUp: the ticket becomes PICKED_UP; the other delivery events change
+//!   nothing).
 //! - **Publishes** ticket events on `ftgo.ticket.events` (TicketCreated, TicketAccepted,
 //!   TicketPreparationStarted, TicketReadyForPickup, TicketCancelled), keyed by order id, and
 //!   replies on the reply-to of each saga command (`ftgo.order.replies`).
@@ -39,12 +41,15 @@ use crate::handlers::Kitchen;
 pub const NAME: &str = "kitchen";
 
 service_kit::inbound! {
-    /// What the kitchen consumes. The two topics are consumed independently: a CreateTicket
+    /// What the kitchen consumes. The topics are consumed independently: a CreateTicket
     /// may be handled before the RestaurantCreated it needs, and is then refused as
-    /// UNKNOWN_RESTAURANT (the saga rejects the order; the client may try again).
+    /// UNKNOWN_RESTAURANT (the saga rejects the order; the client may try again). A
+    /// DeliveryPickedUp always comes after the ticket's TicketReadyForPickup was handled
+    /// (the delivery service accepts a pickup only once it saw that event).
     pub enum KitchenInbound {
         Commands(contracts::kitchen::commands::Command),
         Restaurants(contracts::restaurant::events::Event),
+        Deliveries(contracts::delivery::events::Event),
     }
 }
 

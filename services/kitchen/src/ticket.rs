@@ -4,13 +4,16 @@
 //! and send what follows; every rule about states lives here.
 //!
 //! ```text
-//! CREATE_PENDING ──confirm──▶ AWAITING_ACCEPTANCE ──accept──▶ ACCEPTED ──start──▶ PREPARING ──ready──▶ READY_FOR_PICKUP
+//! CREATE_PENDING ──confirm──▶ AWAITING_ACCEPTANCE ──accept──▶ ACCEPTED ──start──▶ PREPARING ──ready──▶ READY_FOR_PICKUP ──picked up──▶ PICKED_UP
 //!       │                            │                           │
 //!  cancel create                begin cancel                begin cancel
 //!       │                            └───────▶ CANCEL_PENDING ◀──┘
 //!       ▼                                       │          │
 //!   CANCELLED ◀──────────confirm cancel─────────┘          └──undo──▶ the state before
 //! ```
+//!
+//! "picked up" is no command of the kitchen's: the delivery service's DeliveryPickedUp (the
+//! courier has the food), which the ticket follows.
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,6 +28,8 @@ pub enum TicketState {
     Accepted,
     Preparing,
     ReadyForPickup,
+    /// The courier has the food (DeliveryPickedUp): the kitchen is done with the ticket.
+    PickedUp,
     /// The Cancel Order saga is running; the ticket remembers the state it may return to.
     CancelPending,
     Cancelled,
@@ -38,6 +43,7 @@ impl TicketState {
             TicketState::Accepted => "ACCEPTED",
             TicketState::Preparing => "PREPARING",
             TicketState::ReadyForPickup => "READY_FOR_PICKUP",
+            TicketState::PickedUp => "PICKED_UP",
             TicketState::CancelPending => "CANCEL_PENDING",
             TicketState::Cancelled => "CANCELLED",
         }
@@ -65,6 +71,7 @@ impl FromStr for TicketState {
             "ACCEPTED" => TicketState::Accepted,
             "PREPARING" => TicketState::Preparing,
             "READY_FOR_PICKUP" => TicketState::ReadyForPickup,
+            "PICKED_UP" => TicketState::PickedUp,
             "CANCEL_PENDING" => TicketState::CancelPending,
             "CANCELLED" => TicketState::Cancelled,
             other => return Err(UnknownState(other.to_owned())),
@@ -101,6 +108,8 @@ pub enum Refusal {
     NotAccepted,
     #[error("the ticket is not being prepared")]
     NotPreparing,
+    #[error("the ticket is not ready for pickup")]
+    NotReadyForPickup,
     #[error("the ticket is no longer pending creation")]
     NotCreatePending,
     #[error("the ticket's cancellation has not begun")]
@@ -118,6 +127,7 @@ impl Refusal {
             Refusal::NotAwaitingAcceptance => Reason::TicketNotAwaitingAcceptance,
             Refusal::NotAccepted => Reason::TicketNotAccepted,
             Refusal::NotPreparing => Reason::TicketNotPreparing,
+            Refusal::NotReadyForPickup => Reason::TicketNotReadyForPickup,
             Refusal::NotCreatePending => Reason::TicketNotCreatePending,
             Refusal::NotCancelPending => Reason::TicketNotCancelPending,
             Refusal::NotCancellable => Reason::TicketNotCancellable,
@@ -175,6 +185,7 @@ impl Ticket {
             TicketState::CreatePending
             | TicketState::Preparing
             | TicketState::ReadyForPickup
+            | TicketState::PickedUp
             | TicketState::Cancelled => Err(Refusal::NotCancellable),
         }
     }
@@ -224,6 +235,18 @@ impl Ticket {
             _ => Err(Refusal::NotPreparing),
         }
     }
+
+    /// DeliveryPickedUp: the courier took the food. The delivery service accepts a pickup only
+    /// after the ticket's TicketReadyForPickup, so the ticket is ready; the same pickup again
+    /// (the event re-sent) finds it picked up.
+    pub fn picked_up(self) -> Result<Step, Refusal> {
+        match self.state {
+            TicketState::ReadyForPickup => Ok(Step::To(Self::in_state(TicketState::PickedUp))),
+            TicketState::PickedUp => Ok(Step::Done),
+            TicketState::Cancelled => Err(Refusal::Cancelled),
+            _ => Err(Refusal::NotReadyForPickup),
+        }
+    }
 }
 
 impl Default for Ticket {
@@ -245,12 +268,13 @@ mod tests {
         Ok(Step::To(ticket(state)))
     }
 
-    const ALL: [TicketState; 7] = [
+    const ALL: [TicketState; 8] = [
         CreatePending,
         AwaitingAcceptance,
         Accepted,
         Preparing,
         ReadyForPickup,
+        PickedUp,
         CancelPending,
         Cancelled,
     ];
@@ -264,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn the_happy_path_runs_from_pending_to_ready_for_pickup() -> Result<(), Refusal> {
+    fn the_happy_path_runs_from_pending_to_picked_up() -> Result<(), Refusal> {
         let Ok(Step::To(confirmed)) = Ticket::new().confirm_create() else {
             panic!("not confirmed");
         };
@@ -274,6 +298,7 @@ mod tests {
             .start_preparation()?
             .mark_ready_for_pickup()?;
         assert_eq!(ready.state, ReadyForPickup);
+        assert_eq!(ready.picked_up(), to(PickedUp));
         Ok(())
     }
 
@@ -292,6 +317,23 @@ mod tests {
         assert_eq!(
             ticket(Accepted).accept().map_err(Refusal::reason),
             Err(messaging::Reason::TicketNotAwaitingAcceptance)
+        );
+    }
+
+    #[test]
+    fn only_a_ready_ticket_is_picked_up_and_a_second_pickup_changes_nothing() {
+        for state in ALL {
+            let expected = match state {
+                ReadyForPickup => to(PickedUp),
+                PickedUp => Ok(Step::Done),
+                Cancelled => Err(Refusal::Cancelled),
+                _ => Err(Refusal::NotReadyForPickup),
+            };
+            assert_eq!(ticket(state).picked_up(), expected, "{state}");
+        }
+        assert_eq!(
+            ticket(Preparing).picked_up().map_err(Refusal::reason),
+            Err(messaging::Reason::TicketNotReadyForPickup)
         );
     }
 
@@ -333,7 +375,13 @@ mod tests {
             assert_eq!(pending.undo_begin_cancel(), to(state));
             assert_eq!(pending.confirm_cancel(), to(Cancelled));
         }
-        for state in [CreatePending, Preparing, ReadyForPickup, Cancelled] {
+        for state in [
+            CreatePending,
+            Preparing,
+            ReadyForPickup,
+            PickedUp,
+            Cancelled,
+        ] {
             assert_eq!(
                 ticket(state).begin_cancel(),
                 Err(Refusal::NotCancellable),

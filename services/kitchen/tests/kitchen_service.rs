@@ -10,6 +10,7 @@
 //! topic and key, from databases that disagree.
 
 use anyhow::{Result, bail, ensure};
+use contracts::delivery::events::DeliveryPickedUp;
 use contracts::kitchen::commands::{
     AcceptTicket, BeginCancelTicket, CancelCreateTicket, ConfirmCancelTicket, ConfirmCreateTicket,
     CreateTicket, MarkTicketReadyForPickup, StartTicketPreparation, UndoBeginCancelTicket,
@@ -29,7 +30,6 @@ use uuid::Uuid;
 
 const REPLIES: &str = "ftgo.order.replies";
 const TICKET_EVENTS: &str = "ftgo.ticket.events";
-const DEAD_LETTERS: &str = "ftgo.kitchen-service.dlt";
 
 test_support::service_under_test!(
     /// A kitchen service of the test's own, and what the test talks to it with.
@@ -121,24 +121,6 @@ impl Kitchen {
             events.push(TicketEvent::from_decoded(decoded)?);
         }
         Ok(events)
-    }
-
-    /// The order's dead letters of this test's group (another group's service may refuse the
-    /// same commands), once there are `count`.
-    async fn dead_letters(&self, order: Uuid, count: usize) -> Result<Vec<Received>> {
-        let group = self.service.group.clone();
-        let ours = move |r: &Received| {
-            r.message.headers.get(header::dead_letter::GROUP) == Some(group.as_str())
-        };
-        eventually(&format!("{count} dead letters of {order}"), || async {
-            let letters: Vec<Received> = records_of(DEAD_LETTERS, order, 0)
-                .await?
-                .into_iter()
-                .filter(&ours)
-                .collect();
-            Ok((letters.len() >= count).then_some(letters))
-        })
-        .await
     }
 
     /// The ticket's state, and how many tickets and lines the order has.
@@ -284,7 +266,8 @@ async fn a_resent_create_ticket_is_answered_again_with_no_second_ticket() -> Res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ticket_goes_from_pending_to_ready_for_pickup_with_an_event_at_each_step() -> Result<()> {
+async fn a_ticket_goes_from_pending_to_picked_up_with_an_event_at_each_kitchen_step() -> Result<()>
+{
     let kitchen = Kitchen::start().await?;
     let restaurant = kitchen.restaurant(&["ramen"]).await?;
     let order = Uuid::new_v4();
@@ -352,6 +335,23 @@ async fn a_ticket_goes_from_pending_to_ready_for_pickup_with_an_event_at_each_st
         matches!(&events[3], TicketEvent::TicketReadyForPickup(e) if e.restaurant_id == restaurant)
     );
     kitchen.until_state(order, "READY_FOR_PICKUP").await?;
+
+    // The courier takes the food: the ticket follows the delivery's event (twice: the
+    // second, a re-sent event, changes nothing and is no mistake).
+    let picked_up = DeliveryPickedUp {
+        order_id: order,
+        courier_id: Uuid::new_v4(),
+        picked_up_at: now_ms(),
+    };
+    kitchen.publish(&picked_up).await?;
+    kitchen.publish(&picked_up).await?;
+    kitchen.until_state(order, "PICKED_UP").await?;
+    settle().await;
+    ensure!(kitchen.dead_letters(order, 0).await?.is_empty());
+    ensure!(
+        kitchen.ticket_events(order, 4).await?.len() == 4,
+        "the pickup sent a ticket event"
+    );
     kitchen.0.stop().await
 }
 
@@ -557,6 +557,14 @@ async fn a_refused_kitchen_action_is_dead_lettered_with_its_reason() -> Result<(
     let start_pending = kitchen
         .publish(&StartTicketPreparation { order_id: pending })
         .await?;
+    // A pickup the delivery service would never send: the food is not ready.
+    let picked_up_pending = kitchen
+        .publish(&DeliveryPickedUp {
+            order_id: pending,
+            courier_id: Uuid::new_v4(),
+            picked_up_at: now_ms(),
+        })
+        .await?;
     // The consumer moved on: the ticket's next command is handled.
     kitchen
         .command(&ConfirmCreateTicket { order_id: pending })
@@ -567,21 +575,14 @@ async fn a_refused_kitchen_action_is_dead_lettered_with_its_reason() -> Result<(
     ensure!(letter.id() == accept_unknown.id());
     ensure!(letter.headers.get(header::dead_letter::REASON) == Some("unknown-ticket"));
 
-    let letters = kitchen.dead_letters(pending, 2).await?;
-    let reasons: Vec<(Option<&str>, Option<&str>)> = letters
-        .iter()
-        .map(|l| {
-            (
-                l.message.id(),
-                l.message.headers.get(header::dead_letter::REASON),
-            )
-        })
-        .collect();
+    let letters = kitchen.dead_letters(pending, 3).await?;
+    let reasons = test_support::ids_and_reasons(&letters);
     ensure!(
         reasons
             == [
                 (accept_pending.id(), Some("ticket-not-awaiting-acceptance")),
                 (start_pending.id(), Some("ticket-not-accepted")),
+                (picked_up_pending.id(), Some("ticket-not-ready-for-pickup")),
             ],
         "{reasons:?}"
     );

@@ -26,7 +26,7 @@ use messaging::header;
 use crate::avro_json::{millis, summary};
 use crate::send::{Sender, kafka_unreachable};
 use crate::wait::{self, Poll, Waited};
-pub use show::show;
+pub use show::{records_of, show};
 
 const ORDER_EVENTS: &str = <contracts::order::events::Event as contracts::Channel>::TOPIC;
 

@@ -15,14 +15,39 @@ use crate::avro_json::{rfc3339_millis, summary};
 use crate::output::{self, Output};
 use crate::send::probe_kafka;
 
+const DELIVERY_EVENTS: &str = <contracts::delivery::events::Event as contracts::Channel>::TOPIC;
+
 /// One record of an order's history.
 #[derive(Debug)]
-struct Entry {
-    received: Received,
-    /// Which of [`order_topics`]: breaks ties between records of the same millisecond.
+pub struct Record {
+    pub received: Received,
+    /// Which of the topics read: breaks ties between records of the same millisecond.
     topic_rank: usize,
-    full_name: String,
-    value: Result<Value, String>,
+    /// The record's full name (its `ce_type` when it does not decode).
+    pub full_name: String,
+    pub value: Result<Value, String>,
+}
+
+impl Record {
+    /// A field of the decoded value.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.value
+            .as_ref()
+            .ok()
+            .and_then(|value| field(value, name))
+    }
+}
+
+/// Every record about `order_id` on `topics` (each keyed by the order id), decoded, in time
+/// order.
+pub async fn records_of(
+    bootstrap: &str,
+    registry: &str,
+    order_id: Uuid,
+    topics: &[&'static str],
+) -> Result<Vec<Record>> {
+    probe_kafka(bootstrap)?;
+    history(bootstrap, registry, topics, &order_id.to_string()).await
 }
 
 /// What the order events say the order's state is, from events in time order.
@@ -44,6 +69,36 @@ fn order_state<'a>(
                 Some(format!("REJECTED({})", reason.unwrap_or_default()))
             }
             e::OrderCancelled::FULL_NAME => Some("CANCELLED".to_owned()),
+            _ => state,
+        };
+    }
+    state
+}
+
+/// What the delivery events say the delivery's state is, from events in time order (`None`
+/// before DeliveryScheduled).
+fn delivery_state<'a>(
+    events: impl IntoIterator<Item = (&'a str, Option<&'a Value>)>,
+) -> Option<String> {
+    use contracts::Contract as _;
+    use contracts::delivery::events as e;
+    let mut state = None;
+    for (full_name, value) in events {
+        state = match full_name {
+            e::DeliveryScheduled::FULL_NAME => Some("SCHEDULED".to_owned()),
+            e::CourierAssigned::FULL_NAME => {
+                let courier = value
+                    .and_then(|v| field(v, "courierId"))
+                    .map(|c| match c {
+                        Value::Uuid(id) => id.to_string(),
+                        other => format!("{other:?}"),
+                    })
+                    .unwrap_or_default();
+                Some(format!("SCHEDULED (courier {courier})"))
+            }
+            e::DeliveryPickedUp::FULL_NAME => Some("PICKED_UP".to_owned()),
+            e::DeliveryDelivered::FULL_NAME => Some("DELIVERED".to_owned()),
+            e::DeliveryCancelled::FULL_NAME => Some("CANCELLED".to_owned()),
             _ => state,
         };
     }
@@ -80,6 +135,12 @@ pub async fn show(
             .filter(|e| e.received.origin.topic == ORDER_EVENTS)
             .map(|e| (e.full_name.as_str(), e.value.as_ref().ok())),
     );
+    let delivery = delivery_state(
+        entries
+            .iter()
+            .filter(|e| e.received.origin.topic == DELIVERY_EVENTS)
+            .map(|e| (e.full_name.as_str(), e.value.as_ref().ok())),
+    );
     let state = state.unwrap_or_else(|| {
         "NO ORDER EVENT YET (the order service has not taken the order in: is it running? \
          deploy/local/status; its group's lag: ftgo topics)"
@@ -93,7 +154,12 @@ pub async fn show(
                 .collect();
             out!(
                 "{}",
-                serde_json::json!({ "orderId": key, "state": state, "history": history })
+                serde_json::json!({
+                    "orderId": key,
+                    "state": state,
+                    "delivery": delivery,
+                    "history": history
+                })
             );
         }
         Output::Text => {
@@ -114,6 +180,9 @@ pub async fn show(
                 );
             }
             out!("state: {state}");
+            if let Some(delivery) = delivery {
+                out!("delivery: {delivery}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -125,7 +194,7 @@ async fn history(
     registry: &str,
     topics: &[&'static str],
     key: &str,
-) -> Result<Vec<Entry>> {
+) -> Result<Vec<Record>> {
     let read: Vec<(usize, Result<Vec<Received>, kafka::KafkaError>)> = std::thread::scope(|s| {
         let readers: Vec<_> = topics
             .iter()
@@ -161,7 +230,7 @@ async fn history(
                     Ok(decoded) => (decoded.full_name, Ok(decoded.value)),
                     Err(error) => (header_type, Err(error.to_string())),
                 };
-            entries.push(Entry {
+            entries.push(Record {
                 received,
                 topic_rank: rank,
                 full_name,
@@ -183,6 +252,29 @@ async fn history(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_delivery_is_what_the_last_delivery_event_says() {
+        let courier = Uuid::from_u128(7);
+        let assigned = Value::Record(vec![("courierId".into(), Value::Uuid(courier))]);
+        assert_eq!(delivery_state([]), None);
+        assert_eq!(
+            delivery_state([
+                ("ftgo.delivery.events.DeliveryScheduled", None),
+                ("ftgo.delivery.events.CourierAssigned", Some(&assigned)),
+            ]),
+            Some(format!("SCHEDULED (courier {courier})"))
+        );
+        assert_eq!(
+            delivery_state([
+                ("ftgo.delivery.events.DeliveryScheduled", None),
+                ("ftgo.delivery.events.CourierAssigned", Some(&assigned)),
+                ("ftgo.delivery.events.DeliveryPickedUp", None),
+                ("ftgo.delivery.events.DeliveryDelivered", None),
+            ]),
+            Some("DELIVERED".into())
+        );
+    }
 
     #[test]
     fn the_state_is_what_the_last_order_event_says() {

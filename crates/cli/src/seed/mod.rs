@@ -20,7 +20,7 @@
 //! - `taken_in`: waiting for their events and for the groups that keep replicas.
 
 mod demo;
-mod taken_in;
+pub(crate) mod taken_in;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -168,8 +168,8 @@ pub async fn seed(bootstrap: &str, registry: &str, options: &Options) -> Result<
         }
         let waits = group_waits(&items, &groups);
         let left = deadline.saturating_duration_since(Instant::now());
-        if let Err(why) = await_taken_in(bootstrap, &waits, left).await {
-            eprintln!("{why}");
+        if let Err(why) = await_taken_in(bootstrap, &waits, left, "the demo data").await {
+            eprintln!("{why}\n(`ftgo seed --no-wait` publishes without waiting)");
             return Ok(ExitCode::from(1));
         }
     }

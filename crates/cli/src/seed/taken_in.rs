@@ -162,12 +162,13 @@ fn not_taken_in<'a>(wait: &'a GroupWait, committed: &[(i32, Option<i64>)]) -> Ve
         .collect()
 }
 
-/// Polls each group's committed offsets until it has taken in its records, or fails after
-/// `timeout` naming the groups that have not.
+/// Polls each group's committed offsets until it has taken in its records (`what`: "the demo
+/// data"), or fails after `timeout` naming the groups that have not.
 pub async fn await_taken_in(
     bootstrap: &str,
     waits: &[GroupWait],
     timeout: Duration,
+    what: &str,
 ) -> Result<(), String> {
     let mut pending: Vec<(&GroupWait, GroupOffsets)> = Vec::new();
     for wait in waits {
@@ -178,7 +179,7 @@ pub async fn await_taken_in(
     if !pending.is_empty() {
         let groups: Vec<&str> = waits.iter().map(|w| w.group.as_str()).collect();
         eprintln!(
-            "waiting for {} to take the demo data in (committed offsets past the events)...",
+            "waiting for {} to take {what} in (committed offsets past the events)...",
             groups.join(", ")
         );
     }
@@ -194,10 +195,7 @@ pub async fn await_taken_in(
                 .map(str::to_owned)
                 .collect();
             if missing.is_empty() {
-                eprintln!(
-                    "{} has taken in the demo data of {}",
-                    wait.group, wait.topic
-                );
+                eprintln!("{} has taken in {what} of {}", wait.group, wait.topic);
                 left.remove(&wait.group);
             } else {
                 left.insert(wait.group.clone(), missing);
@@ -218,7 +216,7 @@ pub async fn await_taken_in(
     .await?;
     match waited {
         Waited::Ready(()) => Ok(()),
-        Waited::TimedOut => Err(not_taken_in_yet(&pending, &left)),
+        Waited::TimedOut => Err(not_taken_in_yet(&pending, &left, what)),
     }
 }
 
@@ -226,6 +224,7 @@ pub async fn await_taken_in(
 fn not_taken_in_yet(
     pending: &[(&GroupWait, GroupOffsets)],
     left: &HashMap<String, Vec<String>>,
+    what: &str,
 ) -> String {
     let lines: Vec<String> = pending
         .iter()
@@ -243,8 +242,7 @@ fn not_taken_in_yet(
         })
         .collect();
     format!(
-        "timed out waiting for the services to take the demo data in:\n{}\n\
-         (`ftgo seed --no-wait` publishes without waiting)",
+        "timed out waiting for the services to take {what} in:\n{}",
         lines.join("\n")
     )
 }
@@ -291,6 +289,7 @@ mod tests {
             &bootstrap,
             std::slice::from_ref(&wait),
             Duration::from_secs(2),
+            "the records",
         )
         .await
         .expect_err("nothing committed");
@@ -310,7 +309,7 @@ mod tests {
                 Ok(())
             })
         };
-        await_taken_in(&bootstrap, &[wait], Duration::from_secs(30))
+        await_taken_in(&bootstrap, &[wait], Duration::from_secs(30), "the records")
             .await
             .map_err(anyhow::Error::msg)?;
         committer
