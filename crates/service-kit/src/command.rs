@@ -10,6 +10,7 @@
 //! <name>-service health [--live]         asks the running instance whether it is ready
 //!                                        (exit 0) or not (exit 1): a container healthcheck
 //! <name>-service k8s                     its Kubernetes manifests (deploy/k8s/render)
+//! <name>-service openapi                 its REST API's OpenAPI document (docs/api/)
 //! ```
 //!
 //! Settings come from `FTGO_*` variables with defaults for the local platform.
@@ -72,6 +73,9 @@ enum Command {
         #[arg(long, default_value = "ftgo")]
         namespace: String,
     },
+    /// Prints the OpenAPI 3.1 document of the service's REST API (the one it serves at
+    /// /openapi.json), as JSON; fails for a service without one.
+    Openapi,
     /// Moves the service's group to the end of the topics it consumes, so it handles only what
     /// is written from now on (the topics it keeps replicas from are left alone). Stop every
     /// instance first: the broker refuses it while the group has members.
@@ -133,6 +137,16 @@ pub(crate) fn main(
                 "{}",
                 crate::k8s::manifests(definition, partitions, &target)?
             );
+            Ok(())
+        }
+        Command::Openapi => {
+            let document = definition.openapi().with_context(|| {
+                format!(
+                    "the {} service has no REST API (the order service has: order-service openapi)",
+                    definition.name
+                )
+            })?;
+            println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(())
         }
         Command::Reset { to_end: _, group } => {

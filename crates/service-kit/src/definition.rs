@@ -41,6 +41,12 @@ pub trait ServiceDefinition: 'static {
     /// Makes the handler, once the service is connected and migrated; background work of the
     /// service's own (saga deadlines) is started here with [`Service::spawn`].
     fn handler(service: &mut Service) -> Result<Self::Handler>;
+
+    /// The OpenAPI document of its REST API, if it has one (`handler` serves the API with
+    /// [`Service::serve_api`]); `<name>-service openapi` prints it.
+    fn openapi() -> Option<utoipa::openapi::OpenApi> {
+        None
+    }
 }
 
 type RunFuture = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
@@ -56,6 +62,7 @@ pub struct Definition {
     /// As [`ServiceDefinition::HTTP_PORT`].
     pub http_port: u16,
     consumes: fn() -> Vec<&'static str>,
+    openapi: fn() -> Option<utoipa::openapi::OpenApi>,
     migrator: fn() -> &'static Migrator,
     run: fn(
         Settings,
@@ -93,6 +100,7 @@ impl Definition {
             replica_feeds: D::REPLICA_FEEDS,
             http_port: D::HTTP_PORT,
             consumes: <D::Inbound as Inbound>::topics,
+            openapi: D::openapi,
             migrator: D::migrator,
             run: run_boxed::<D>,
         }
@@ -101,6 +109,11 @@ impl Definition {
     /// The topics it consumes, in one consumer group.
     pub fn consumes(&self) -> Vec<&'static str> {
         (self.consumes)()
+    }
+
+    /// The OpenAPI document of its REST API, if it has one.
+    pub fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        (self.openapi)()
     }
 
     /// How an instance joins the service's own group.

@@ -1,5 +1,6 @@
 //! The service's HTTP port: `/health/live` (the process answers), `/health/ready` (every
-//! component said it is ready: 503 with the ones that are not), `/metrics` (Prometheus).
+//! component said it is ready: 503 with the ones that are not), `/metrics` (Prometheus), and the
+//! service's REST API with its `/openapi.json` when it has one ([`crate::api`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -154,18 +155,48 @@ pub async fn check(settings: &HttpSettings, live: bool) -> anyhow::Result<String
     Ok(body)
 }
 
-/// Serves the endpoints on `listener` until `shutdown` completes.
+/// A service's REST API: its routes (state applied) and their OpenAPI document.
+#[derive(Clone)]
+pub struct Api {
+    pub router: Router,
+    pub document: utoipa::openapi::OpenApi,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field(
+                "paths",
+                &self.document.paths.paths.keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves the endpoints on `listener` until `shutdown` completes, with the service's `api`
+/// and its document at `/openapi.json` when it has one.
 pub fn serve(
     listener: TcpListener,
     health: Health,
     metrics: Metrics,
+    api: Option<Api>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<std::io::Result<()>> {
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(self::metrics))
         .with_state(Shared { health, metrics });
+    if let Some(Api { router, document }) = api {
+        let document = Arc::new(document);
+        app = app.merge(router).route(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        );
+    }
     tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -25,6 +25,7 @@
 //! - [`outgoing`]: [`Outgoing`], events, commands and replies encoded and appended to the
 //!   outbox in the handler's transaction.
 
+pub mod api;
 mod command;
 pub mod compensation;
 mod decode;

@@ -107,6 +107,8 @@ pub struct Service {
     stop: CancellationToken,
     /// Background work of the service's own (saga deadlines, ...), awaited at shutdown.
     tasks: Vec<(&'static str, JoinHandle<()>)>,
+    /// Its REST API for other applications, if it has one ([`Service::serve_api`]).
+    api: Option<http::Api>,
 }
 
 impl std::fmt::Debug for Service {
@@ -119,7 +121,8 @@ impl std::fmt::Debug for Service {
 }
 
 /// Makes the service's schema current, as the role that owns it: the service's `migrations`,
-/// the outbox's tables (outbox, inbox, saga instances) and the compensations table. The
+/// the outbox's tables (outbox, inbox, saga instances), the compensations table and the
+/// Idempotency-Key table ([`crate::api`]). The
 /// deployment step before the service runs (`<name>-service migrate`); idempotent, and
 /// instances migrating at once take turns.
 pub async fn migrate(pool: &PgPool, migrations: &Migrator) -> Result<()> {
@@ -130,6 +133,9 @@ pub async fn migrate(pool: &PgPool, migrations: &Migrator) -> Result<()> {
     crate::compensation::install(pool)
         .await
         .context("creating the compensations table")?;
+    crate::api::install(pool)
+        .await
+        .context("creating the Idempotency-Key table")?;
     Ok(())
 }
 
@@ -155,7 +161,8 @@ async fn check_migrated(name: &str, pool: &PgPool, migrations: &Migrator) -> Res
     let tables: bool = sqlx::query_scalar(
         "SELECT to_regclass('outbox') IS NOT NULL AND to_regclass('inbox') IS NOT NULL
             AND to_regclass('saga_instances') IS NOT NULL
-            AND to_regclass('compensations') IS NOT NULL",
+            AND to_regclass('compensations') IS NOT NULL
+            AND to_regclass('http_idempotency') IS NOT NULL",
     )
     .fetch_one(pool)
     .await?;
@@ -220,6 +227,7 @@ impl Service {
             metrics: Metrics::new(),
             stop: CancellationToken::new(),
             tasks: Vec::new(),
+            api: None,
         })
     }
 
@@ -242,6 +250,12 @@ impl Service {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Serves `router` on the HTTP port beside health and metrics, and `document` (its OpenAPI
+    /// description, [`crate::api::document`]) at `/openapi.json`.
+    pub fn serve_api(&mut self, router: axum::Router, document: utoipa::openapi::OpenApi) {
+        self.api = Some(http::Api { router, document });
     }
 
     /// Runs `work` in the background until shutdown (it gets the shutdown token).
@@ -280,6 +294,7 @@ impl Service {
             metrics,
             stop,
             tasks,
+            api,
         } = self;
         let listener = http::bind_first_free(&settings.http).await?;
         let address = listener.local_addr()?;
@@ -287,6 +302,7 @@ impl Service {
             listener,
             health.clone(),
             metrics.clone(),
+            api,
             stop.clone().cancelled_owned(),
         );
 
@@ -506,6 +522,11 @@ async fn expire_inbox(
                 "forgot handled messages past the inbox's retention"
             ),
             Err(error) => tracing::warn!(%error, "cannot expire the inbox"),
+        }
+        match crate::api::expire_keys(&pool).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "forgot Idempotency-Keys past their retention"),
+            Err(error) => tracing::warn!(%error, "cannot expire the Idempotency-Keys"),
         }
         match sqlx::query_scalar::<_, i64>(
             "SELECT CASE WHEN c.reltuples < 100000 THEN (SELECT count(*) FROM inbox)

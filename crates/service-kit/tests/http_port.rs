@@ -33,6 +33,7 @@ async fn liveness_readiness_and_metrics_are_served() -> Result<(), Box<dyn std::
         listener,
         health.clone(),
         metrics.clone(),
+        None,
         stop.clone().cancelled_owned(),
     );
     let client = reqwest::Client::new();
@@ -135,6 +136,7 @@ async fn a_replica_takes_the_next_free_port_and_health_asks_its_own()
         listener,
         health.clone(),
         Metrics::new(),
+        None,
         stop.clone().cancelled_owned(),
     );
     let waiting = check(&settings, false).await.expect_err("not ready yet");

@@ -94,11 +94,19 @@ pub fn menu() -> Vec<MenuItem> {
 /// keep replicas have them: the order and kitchen services' menus (their tables, read here
 /// directly), accounting's account (its AccountOpened).
 pub async fn seed(stack: &Stack) -> Result<World> {
-    let world = World {
-        restaurant: Uuid::new_v4(),
-        alice: Uuid::new_v4(),
-        stranger: Uuid::new_v4(),
-    };
+    seed_world(
+        stack,
+        World {
+            restaurant: Uuid::new_v4(),
+            alice: Uuid::new_v4(),
+            stranger: Uuid::new_v4(),
+        },
+    )
+    .await
+}
+
+/// As [`seed`], with the ids of `world`.
+pub async fn seed_world(stack: &Stack, world: World) -> Result<World> {
     stack
         .client
         .send(&CreateRestaurant {

@@ -6,6 +6,7 @@
 //! `ftgo.consumer.commands`, `ftgo.kitchen.commands` and `ftgo.accounting.commands`.
 //!
 //! # Layout
+//! - [`api`]: the REST API for other applications (`POST /orders`, ...), on the HTTP port.
 //! - [`sagas`]: the two sagas as pure definitions (state + reply → actions), unit-tested.
 //! - [`handlers`]: what each consumed message does, in one transaction with its effects.
 //! - [`effects`]: the sagas' actions applied: commands to the outbox, order state changes.
@@ -15,6 +16,7 @@
 //!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
 //!   letter), the outbox relay, the HTTP port, until shutdown.
 
+pub mod api;
 pub mod effects;
 pub mod handlers;
 pub mod orders;
@@ -78,11 +80,18 @@ impl ServiceDefinition for OrderService {
                 cancel.run_deadlines(pool, effects, stop).await;
             });
         }
-        Ok(OrderHandler {
+        let handler = OrderHandler {
             outgoing: service.outgoing(),
             create,
             cancel,
             effects,
-        })
+        };
+        let (router, document) = api::router(service.pool().clone(), handler.clone());
+        service.serve_api(router, document);
+        Ok(handler)
+    }
+
+    fn openapi() -> Option<utoipa::openapi::OpenApi> {
+        Some(api::document())
     }
 }
