@@ -258,3 +258,32 @@ async fn a_service_runs_only_on_a_migrated_schema() -> Result<()> {
     ensure!(tables == 3, "{tables} of the kit's tables");
     Ok(())
 }
+
+/// docs/api/<name>.openapi.json is the document each service with a REST API serves at
+/// /openapi.json (`<name>-service openapi` writes it), and no document is left for a service
+/// without one.
+#[test]
+fn the_committed_openapi_documents_are_the_served_ones() -> Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api");
+    for definition in &integration_tests::SERVICES {
+        let path = dir.join(format!("{}.openapi.json", definition.name));
+        let committed = std::fs::read_to_string(&path).ok();
+        match definition.openapi() {
+            Some(document) => {
+                let served = serde_json::to_string_pretty(&document)? + "\n";
+                ensure!(
+                    committed.as_deref() == Some(served.as_str()),
+                    "{} is not the served document: {name}-service openapi > docs/api/{name}.openapi.json",
+                    path.display(),
+                    name = definition.name
+                );
+            }
+            None => ensure!(
+                committed.is_none(),
+                "{} documents a service without a REST API",
+                path.display()
+            ),
+        }
+    }
+    Ok(())
+}

@@ -237,6 +237,77 @@ pub fn text(field: &str, value: &str, max_chars: usize) -> Result<(), Problem> {
     Ok(())
 }
 
+/// A postal address, as the APIs take and give it (the catalog's Address records).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    #[schema(max_length = 200)]
+    pub street1: String,
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub street2: Option<String>,
+    #[schema(max_length = 200)]
+    pub city: String,
+    #[schema(max_length = 200)]
+    pub state: String,
+    #[schema(max_length = 200)]
+    pub zip: String,
+}
+
+impl Address {
+    /// Refuses what the schema refuses (a text over 200 characters) and NUL characters;
+    /// `field` names it in the problem (`deliveryAddress`).
+    pub fn check(&self, field: &str) -> Result<(), Problem> {
+        for (name, value) in [
+            ("street1", Some(&self.street1)),
+            ("street2", self.street2.as_ref()),
+            ("city", Some(&self.city)),
+            ("state", Some(&self.state)),
+            ("zip", Some(&self.zip)),
+        ] {
+            if let Some(value) = value {
+                text(&format!("{field}.{name}"), value, 200)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An amount in the currency's minor unit (cents), as the APIs take and give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Money {
+    #[schema(minimum = 0)]
+    pub amount_minor: i64,
+    /// ISO 4217: three capital letters.
+    #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+    pub currency: String,
+}
+
+impl Money {
+    /// Refuses what the schema refuses: a negative amount, a currency that is not three capital
+    /// letters.
+    pub fn check(&self, field: &str) -> Result<(), Problem> {
+        if self.amount_minor < 0 {
+            return Err(invalid(format!("{field}.amountMinor is negative")));
+        }
+        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(invalid(format!(
+                "{field}.currency is not three capital letters (ISO 4217: USD, EUR, ...)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// As [`text`], and not empty: an id or a name.
+pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<(), Problem> {
+    if value.is_empty() {
+        return Err(invalid(format!("{field} is empty")));
+    }
+    text(field, value, max_chars)
+}
+
 /// A 422 `invalid-body` problem: well-formed, but not acceptable.
 pub fn invalid(detail: impl Into<String>) -> Problem {
     Problem::new(
@@ -253,6 +324,21 @@ pub struct Answer<T> {
     pub status: StatusCode,
     pub location: Option<String>,
     pub body: T,
+}
+
+impl Answer<serde_json::Value> {
+    /// `body` as JSON (what an idempotency key keeps), with `status` and the resource's URL.
+    pub fn json(
+        status: StatusCode,
+        location: String,
+        body: &impl Serialize,
+    ) -> Result<Self, Problem> {
+        Ok(Self {
+            status,
+            location: Some(location),
+            body: serde_json::to_value(body).map_err(Problem::unavailable)?,
+        })
+    }
 }
 
 impl<T: Serialize> IntoResponse for Answer<T> {
@@ -362,9 +448,122 @@ pub async fn remember<T: Serialize>(
     Ok(())
 }
 
+/// Acts once per `key`: on a transaction of `pool`, claims the key ([`replay`]: a retry gets
+/// the first answer and acts no more), runs `act` on it, [`remember`]s the answer and commits
+/// it with the effect. Without a key, acts and commits. A problem rolls everything back, so
+/// the request can be retried as it was.
+pub async fn once<F>(
+    pool: &sqlx::PgPool,
+    key: Option<&str>,
+    operation: &str,
+    request: &serde_json::Value,
+    act: F,
+) -> Result<Answer<serde_json::Value>, Problem>
+where
+    F: AsyncFnOnce(&mut PgConnection) -> Result<Answer<serde_json::Value>, Problem>,
+{
+    let mut tx = pool.begin().await?;
+    if let Some(key) = key
+        && let Some(answer) = replay(&mut tx, key, operation, request).await?
+    {
+        return Ok(answer);
+    }
+    let answer = act(&mut tx).await?;
+    if let Some(key) = key {
+        remember(&mut tx, key, &answer).await?;
+    }
+    tx.commit().await?;
+    Ok(answer)
+}
+
+/// The key of a POST that makes resource `kind` (`order`): its `Idempotency-Key`, else the id
+/// the client chose for it (`order:<id>`: a retry with the same id gets the first answer).
+pub fn creation_key(
+    headers: &HeaderMap,
+    kind: &str,
+    client_id: Option<uuid::Uuid>,
+) -> Result<Option<String>, Problem> {
+    Ok(idempotency_key(headers)?.or_else(|| client_id.map(|id| format!("{kind}:{id}"))))
+}
+
+/// A command handler's refusal on the REST path, as a problem whose code is the dead-letter
+/// reason the Kafka path would give: 409 for what exists already or is in the wrong state, 404
+/// for an unknown subject, 500 for a bug (logged), 422 for the rest; a transient failure (the
+/// database) is 503.
+pub fn refusal(error: messaging::HandlerError) -> Problem {
+    use messaging::{HandlerError, Reason};
+    let HandlerError::Permanent { reason, source } = &error else {
+        return Problem::unavailable(error);
+    };
+    let status = match reason {
+        Reason::ConsumerExists
+        | Reason::RestaurantExists
+        | Reason::IdConflict
+        | Reason::WrongCourier => StatusCode::CONFLICT,
+        Reason::UnknownOrder
+        | Reason::UnknownRestaurant
+        | Reason::UnknownTicket
+        | Reason::UnknownDelivery => StatusCode::NOT_FOUND,
+        Reason::HandlerFailed | Reason::SagaStateUnreadable => {
+            tracing::error!(%error, "a REST request failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        reason if reason.as_str().contains("-not-") || *reason == Reason::TicketCancelled => {
+            StatusCode::CONFLICT
+        }
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Problem::new(
+        status,
+        reason.as_str(),
+        "The request was refused",
+        source.to_string(),
+    )
+}
+
+/// What a service's routes get: its database and its command handler (the one its Kafka
+/// consumer runs, so a request and a command make the same change).
+#[derive(Debug, Clone)]
+pub struct Rest<H> {
+    pub pool: sqlx::PgPool,
+    pub handler: H,
+}
+
+/// A service's REST API, declared once: its routes (each with its OpenAPI annotation) and what
+/// it is for. [`crate::Service::serve_api`] serves it; [`RestApi::document`] describes it.
+#[derive(Debug)]
+pub struct RestApi<H> {
+    pub routes: fn() -> utoipa_axum::router::OpenApiRouter<Rest<H>>,
+    pub description: &'static str,
+}
+
+impl<H: Clone + Send + Sync + 'static> RestApi<H> {
+    /// The routes on `state`, and their document.
+    pub fn router(
+        &self,
+        service: &str,
+        state: Rest<H>,
+    ) -> (axum::Router, utoipa::openapi::OpenApi) {
+        let (router, api) = (self.routes)().split_for_parts();
+        (
+            router.with_state(state),
+            document(service, api, self.description),
+        )
+    }
+
+    /// The OpenAPI document, as served at `/openapi.json` (`<name>-service openapi`).
+    pub fn document(&self, service: &str) -> utoipa::openapi::OpenApi {
+        document(
+            service,
+            (self.routes)().split_for_parts().1,
+            self.description,
+        )
+    }
+}
+
 /// The OpenAPI document of `api`, as served at `/openapi.json`: OpenAPI 3.1, titled after the
 /// service.
-pub fn document(
+fn document(
     service: &str,
     mut api: utoipa::openapi::OpenApi,
     description: &str,

@@ -252,9 +252,18 @@ impl Service {
         &self.metrics
     }
 
-    /// Serves `router` on the HTTP port beside health and metrics, and `document` (its OpenAPI
-    /// description, [`crate::api::document`]) at `/openapi.json`.
-    pub fn serve_api(&mut self, router: axum::Router, document: utoipa::openapi::OpenApi) {
+    /// Serves `api` on the HTTP port beside health and metrics, its routes given this
+    /// service's database and `handler`, and its OpenAPI document at `/openapi.json`.
+    pub fn serve_api<H: Clone + Send + Sync + 'static>(
+        &mut self,
+        api: &crate::api::RestApi<H>,
+        handler: H,
+    ) {
+        let state = crate::api::Rest {
+            pool: self.pool().clone(),
+            handler,
+        };
+        let (router, document) = api.router(&self.name, state);
         self.api = Some(http::Api { router, document });
     }
 

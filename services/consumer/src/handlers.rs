@@ -26,11 +26,12 @@ impl ConsumerCommands {
 
     /// Registers the consumer and tells others (accounting opens an account from the event).
     /// The inbox absorbs a redelivery of this message; another CreateConsumer for the same id
-    /// is a client's mistake and is dead-lettered (`consumer-exists`), not silently merged.
-    async fn create(
+    /// is a client's mistake and is dead-lettered (`consumer-exists`), not silently merged. The
+    /// REST API (`cause: None`) shares it.
+    pub async fn create(
         &self,
         tx: &mut PgConnection,
-        cause: &Received,
+        cause: Option<&Received>,
         command: CreateConsumer,
     ) -> Result<(), HandlerError> {
         let inserted = sqlx::query(
@@ -57,7 +58,7 @@ impl ConsumerCommands {
             },
             created_at: now_ms(),
         };
-        self.outgoing.event(tx, Some(cause), &event).await
+        self.outgoing.event(tx, cause, &event).await
     }
 
     /// Answers whether the consumer may place the order, once per order: the first answer is
@@ -129,7 +130,7 @@ impl TransactionalHandler<Command> for ConsumerCommands {
         command: Command,
     ) -> Result<(), HandlerError> {
         match command {
-            Command::CreateConsumer(create) => self.create(tx, message, create).await,
+            Command::CreateConsumer(create) => self.create(tx, Some(message), create).await,
             Command::ValidateOrderByConsumer(validate) => {
                 self.validate(tx, message, validate).await
             }

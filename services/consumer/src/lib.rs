@@ -28,6 +28,7 @@
 //! service kit's decoding reasons.
 //!
 //! # Layout
+//! - [`api`]: the REST API for other applications, on the HTTP port.
 //! - [`domain`]: the validation rule alone (consumer, total → verdict), tested without the
 //!   platform.
 //! - [`handlers`]: the commands, each a state change plus the event or reply it sends, in one
@@ -36,6 +37,7 @@
 //!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
 //!   letter), the outbox relay, the HTTP port, until shutdown.
 
+pub mod api;
 pub mod domain;
 pub mod handlers;
 
@@ -71,6 +73,12 @@ impl ServiceDefinition for ConsumerService {
     }
 
     fn handler(service: &mut Service) -> Result<Self::Handler> {
-        Ok(ConsumerCommands::new(service.outgoing()))
+        let handler = ConsumerCommands::new(service.outgoing());
+        service.serve_api(&api::API, handler.clone());
+        Ok(handler)
+    }
+
+    fn openapi() -> Option<utoipa::openapi::OpenApi> {
+        Some(api::API.document(NAME))
     }
 }

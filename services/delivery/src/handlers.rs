@@ -80,11 +80,13 @@ impl TransactionalHandler<DeliveryInbound> for Delivery {
             }
             DeliveryInbound::Commands(Command::PickUpDelivery(c)) => {
                 let ids = (c.order_id, c.courier_id);
-                self.courier_action(tx, message, ids, Action::PickUp).await
+                self.courier_action(tx, Some(message), ids, Action::PickUp)
+                    .await
             }
             DeliveryInbound::Commands(Command::DropOffDelivery(c)) => {
                 let ids = (c.order_id, c.courier_id);
-                self.courier_action(tx, message, ids, Action::DropOff).await
+                self.courier_action(tx, Some(message), ids, Action::DropOff)
+                    .await
             }
             // OrderApproved, OrderRejected (its ticket is cancelled too, which counts),
             // OrderCancellationRejected, TicketCreated, TicketPreparationStarted, and types
@@ -268,7 +270,7 @@ impl Delivery {
 
 /// A courier's action.
 #[derive(Debug, Clone, Copy)]
-enum Action {
+pub enum Action {
     /// PickUpDelivery: the courier has the food.
     PickUp,
     /// DropOffDelivery: the courier handed the food over.
@@ -286,11 +288,12 @@ impl Action {
 
 impl Delivery {
     /// `action` by `courier_id` on the order's delivery: its new state and event, or nothing
-    /// (done already), or its refusal.
-    async fn courier_action(
+    /// (done already), or its refusal. The Kafka path and the REST API (`cause: None`) share
+    /// it.
+    pub async fn courier_action(
         &self,
         tx: &mut PgConnection,
-        cause: &Received,
+        cause: Option<&Received>,
         (order_id, courier_id): (Uuid, Uuid),
         action: Action,
     ) -> Result<(), HandlerError> {
@@ -311,7 +314,7 @@ impl Delivery {
                     courier_id,
                     picked_up_at: now,
                 };
-                self.outgoing.event(tx, Some(cause), &event).await
+                self.outgoing.event(tx, cause, &event).await
             }
             Action::DropOff => {
                 let event = DeliveryDelivered {
@@ -319,7 +322,7 @@ impl Delivery {
                     courier_id,
                     delivered_at: now,
                 };
-                self.outgoing.event(tx, Some(cause), &event).await
+                self.outgoing.event(tx, cause, &event).await
             }
         }
     }

@@ -25,6 +25,7 @@
 //!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
 //!   letter), the outbox relay, the HTTP port, until shutdown.
 
+pub mod api;
 pub mod couriers;
 pub mod handlers;
 pub mod lifecycle;
@@ -71,6 +72,12 @@ impl ServiceDefinition for DeliveryService {
     }
 
     fn handler(service: &mut Service) -> Result<Self::Handler> {
-        Ok(Delivery::new(service.outgoing()))
+        let handler = Delivery::new(service.outgoing());
+        service.serve_api(&api::API, handler.clone());
+        Ok(handler)
+    }
+
+    fn openapi() -> Option<utoipa::openapi::OpenApi> {
+        Some(api::API.document(NAME))
     }
 }

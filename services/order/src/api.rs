@@ -7,12 +7,10 @@
 //! anything synchronously, so the API answers while the consumer, kitchen and accounting
 //! services are down; the order completes once they are back.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use service_kit::api::{self, Answer, Body, Id, Problem};
-use sqlx::PgPool;
+use service_kit::api::{self, Address, Answer, Body, Id, Money, Problem, Rest, RestApi};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,19 +28,11 @@ database: a new order is validated and priced against its replica of the menus a
 problem details. A POST with an Idempotency-Key header (or a client-chosen orderId) is safe to \
 retry: the first answer is given again.";
 
-/// The routes with their state, and their OpenAPI document.
-pub fn router(pool: PgPool, handler: OrderHandler) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, document) = routes().split_for_parts();
-    (
-        router.with_state(Api { pool, handler }),
-        api::document(crate::NAME, document, DESCRIPTION),
-    )
-}
-
-/// The OpenAPI document alone (`order-service openapi`, docs/api/order.openapi.json).
-pub fn document() -> utoipa::openapi::OpenApi {
-    api::document(crate::NAME, routes().split_for_parts().1, DESCRIPTION)
-}
+/// The API, declared once: the service serves it, `order-service openapi` prints its document.
+pub const API: RestApi<OrderHandler> = RestApi {
+    routes,
+    description: DESCRIPTION,
+};
 
 fn routes() -> OpenApiRouter<Api> {
     OpenApiRouter::new()
@@ -51,11 +41,7 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(cancel))
 }
 
-#[derive(Debug, Clone)]
-struct Api {
-    pool: PgPool,
-    handler: OrderHandler,
-}
+type Api = Rest<OrderHandler>;
 
 /// What `POST /orders` takes: the CreateOrder command's fields, in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -94,23 +80,6 @@ pub struct NewLine {
     pub menu_item_id: String,
     #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i32,
-}
-
-/// A postal address.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Address {
-    #[schema(max_length = 200)]
-    pub street1: String,
-    #[serde(default)]
-    #[schema(max_length = 200)]
-    pub street2: Option<String>,
-    #[schema(max_length = 200)]
-    pub city: String,
-    #[schema(max_length = 200)]
-    pub state: String,
-    #[schema(max_length = 200)]
-    pub zip: String,
 }
 
 /// What `POST /orders/{orderId}/cancel` takes.
@@ -155,14 +124,6 @@ pub struct Line {
     pub price: Option<Money>,
 }
 
-/// An amount in the currency's minor unit (cents).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Money {
-    pub amount_minor: i64,
-    pub currency: String,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rejection {
@@ -182,24 +143,13 @@ fn href(order: Uuid) -> String {
 impl NewOrder {
     fn check(&self) -> Result<(), Problem> {
         for (i, line) in self.line_items.iter().enumerate() {
-            api::text(
+            api::required_text(
                 &format!("lineItems[{i}].menuItemId"),
                 &line.menu_item_id,
                 100,
             )?;
         }
-        let a = &self.delivery_address;
-        for (field, value) in [
-            ("street1", Some(&a.street1)),
-            ("street2", a.street2.as_ref()),
-            ("city", Some(&a.city)),
-            ("state", Some(&a.state)),
-            ("zip", Some(&a.zip)),
-        ] {
-            if let Some(value) = value {
-                api::text(&format!("deliveryAddress.{field}"), value, 200)?;
-            }
-        }
+        self.delivery_address.check("deliveryAddress")?;
         if self.line_items.len() > 100 {
             return Err(api::invalid("an order has at most 100 lines"));
         }
@@ -260,51 +210,45 @@ async fn create(
     Body(order): Body<NewOrder>,
 ) -> Result<Answer<serde_json::Value>, Problem> {
     order.check()?;
-    let key = match api::idempotency_key(&headers)? {
-        Some(key) => Some(key),
-        // A client-chosen id is a key too: the retry of a POST with it gets the first answer.
-        None => order.order_id.map(|id| format!("order:{id}")),
-    };
+    let key = api::creation_key(&headers, "order", order.order_id)?;
     let request = serde_json::to_value(&order).map_err(Problem::unavailable)?;
-    let mut tx = api.pool.begin().await?;
-    if let Some(key) = &key
-        && let Some(answer) = api::replay(&mut tx, key, "POST /orders", &request).await?
-    {
-        return Ok(answer);
-    }
-    let order_id = order.order_id.unwrap_or_else(Uuid::now_v7);
-    let command = order.command(order_id);
-    let outcome = api
-        .handler
-        .create_order(&mut tx, None, &command)
-        .await
-        .map_err(handler_problem)?;
-    match outcome {
-        CreateOutcome::Created => {}
-        CreateOutcome::Exists => {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "order-exists",
-                "An order with this id exists",
-                format!(
-                    "order {order_id} exists already: read it at {}",
-                    href(order_id)
-                ),
-            )
-            .at(href(order_id)));
-        }
-        CreateOutcome::Rejected(rejection) => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &orders::reason_name(rejection.reason)
-                    .to_lowercase()
-                    .replace('_', "-"),
-                "The order cannot be placed",
-                rejection.detail.unwrap_or_default(),
-            ));
-        }
-    }
-    accepted(tx, order_id, key.as_deref()).await
+    api::once(
+        &api.pool,
+        key.as_deref(),
+        "POST /orders",
+        &request,
+        async |tx| {
+            let order_id = order.order_id.unwrap_or_else(Uuid::now_v7);
+            let command = order.command(order_id);
+            let outcome = api
+                .handler
+                .create_order(tx, None, &command)
+                .await
+                .map_err(api::refusal)?;
+            match outcome {
+                CreateOutcome::Created => accepted(tx, order_id).await,
+                CreateOutcome::Exists => Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "order-exists",
+                    "An order with this id exists",
+                    format!(
+                        "order {order_id} exists already: read it at {}",
+                        href(order_id)
+                    ),
+                )
+                .at(href(order_id))),
+                CreateOutcome::Rejected(rejection) => Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &orders::reason_name(rejection.reason)
+                        .to_lowercase()
+                        .replace('_', "-"),
+                    "The order cannot be placed",
+                    rejection.detail.unwrap_or_default(),
+                )),
+            }
+        },
+    )
+    .await
 }
 
 /// Reads an order from the order service's database.
@@ -364,63 +308,41 @@ async fn cancel(
     }
     let key = api::idempotency_key(&headers)?;
     let request = serde_json::json!({ "orderId": order_id, "reason": cancellation.reason });
-    let mut tx = api.pool.begin().await?;
-    if let Some(key) = &key
-        && let Some(answer) =
-            api::replay(&mut tx, key, "POST /orders/{orderId}/cancel", &request).await?
-    {
-        return Ok(answer);
-    }
-    let command = CancelOrder {
-        order_id,
-        reason: cancellation.reason,
-    };
-    let outcome = api
-        .handler
-        .cancel_order(&mut tx, None, &command)
-        .await
-        .map_err(handler_problem)?;
-    match outcome {
-        CancelOutcome::Started => {}
-        CancelOutcome::Unknown => return Err(Problem::not_found("order", href(order_id))),
-        CancelOutcome::NotApproved(state) => {
-            return Err(Problem::new(
+    let operation = "POST /orders/{orderId}/cancel";
+    api::once(&api.pool, key.as_deref(), operation, &request, async |tx| {
+        let command = CancelOrder {
+            order_id,
+            reason: cancellation.reason,
+        };
+        let outcome = api
+            .handler
+            .cancel_order(tx, None, &command)
+            .await
+            .map_err(api::refusal)?;
+        match outcome {
+            CancelOutcome::Started => accepted(tx, order_id).await,
+            CancelOutcome::Unknown => Err(Problem::not_found("order", href(order_id))),
+            CancelOutcome::NotApproved(state) => Err(Problem::new(
                 StatusCode::CONFLICT,
                 "order-not-approved",
                 "Only an APPROVED order can be cancelled",
                 format!("the order is {state}: only an APPROVED order can be cancelled"),
             )
-            .at(href(order_id)));
+            .at(href(order_id))),
         }
-    }
-    accepted(tx, order_id, key.as_deref()).await
+    })
+    .await
 }
 
-/// The 202 answer with order `order_id` as `tx` leaves it, remembered under `key` (if any) and
-/// committed with the effect.
+/// The 202 answer with order `order_id` as `tx` leaves it.
 async fn accepted(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    tx: &mut sqlx::PgConnection,
     order_id: Uuid,
-    key: Option<&str>,
 ) -> Result<Answer<serde_json::Value>, Problem> {
-    let view = read(&mut tx, order_id)
+    let view = read(tx, order_id)
         .await?
         .ok_or_else(|| Problem::unavailable(format!("order {order_id} is not there")))?;
-    let answer = Answer {
-        status: StatusCode::ACCEPTED,
-        location: Some(href(order_id)),
-        body: serde_json::to_value(&view).map_err(Problem::unavailable)?,
-    };
-    if let Some(key) = key {
-        api::remember(&mut tx, key, &answer).await?;
-    }
-    tx.commit().await?;
-    Ok(answer)
-}
-
-/// A handler's failure on the API's path (the database, mostly): 503, logged.
-fn handler_problem(error: messaging::HandlerError) -> Problem {
-    Problem::unavailable(error)
+    Answer::json(StatusCode::ACCEPTED, href(order_id), &view)
 }
 
 /// The order `id` as the API shows it.
@@ -511,22 +433,4 @@ async fn read(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<Order>, Pr
         rejection: reason.map(|reason| Rejection { reason, detail }),
         href: href(id),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    /// docs/api/order.openapi.json is what the code serves.
-    #[test]
-    fn the_committed_openapi_document_is_current() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/api/order.openapi.json"
-        );
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        let current = serde_json::to_string_pretty(&super::document()).expect("JSON") + "\n";
-        assert!(
-            committed == current,
-            "{path} is not the served document: order-service openapi > docs/api/order.openapi.json"
-        );
-    }
 }

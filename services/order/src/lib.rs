@@ -86,12 +86,11 @@ impl ServiceDefinition for OrderService {
             cancel,
             effects,
         };
-        let (router, document) = api::router(service.pool().clone(), handler.clone());
-        service.serve_api(router, document);
+        service.serve_api(&api::API, handler.clone());
         Ok(handler)
     }
 
     fn openapi() -> Option<utoipa::openapi::OpenApi> {
-        Some(api::document())
+        Some(api::API.document(NAME))
     }
 }

@@ -22,10 +22,13 @@ impl RestaurantCommands {
         Self { outgoing }
     }
 
-    async fn create(
+    /// Registers the restaurant and its menu and tells others (RestaurantCreated); the Kafka
+    /// path and the REST API (`cause: None`) share it. An id taken already is refused
+    /// (`restaurant-exists`).
+    pub async fn create(
         &self,
         tx: &mut PgConnection,
-        cause: &Received,
+        cause: Option<&Received>,
         command: CreateRestaurant,
     ) -> Result<(), HandlerError> {
         let address = serde_json::to_string(&command.address)
@@ -54,7 +57,7 @@ impl RestaurantCommands {
             menu_items: same_shape(&command.menu_items)?,
             created_at: now_ms(),
         };
-        self.outgoing.event(tx, Some(cause), &event).await
+        self.outgoing.event(tx, cause, &event).await
     }
 
     async fn revise(
@@ -93,7 +96,7 @@ impl TransactionalHandler<Command> for RestaurantCommands {
         command: Command,
     ) -> Result<(), HandlerError> {
         match command {
-            Command::CreateRestaurant(create) => self.create(tx, message, create).await,
+            Command::CreateRestaurant(create) => self.create(tx, Some(message), create).await,
             Command::ReviseMenu(revise) => self.revise(tx, message, revise).await,
         }
     }

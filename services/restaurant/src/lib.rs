@@ -3,11 +3,13 @@
 //! MenuRevised), from which the order and kitchen services keep their replicas.
 //!
 //! # Layout
+//! - [`api`]: the REST API for other applications, on the HTTP port.
 //! - [`handlers`]: the commands, each a state change and an event in one transaction.
 //! - [`DEFINITION`]: the service declared once (what it consumes, its migrations, its handler);
 //!   `service_kit` runs it: migrations, the consumer (decode → idempotent handler → dead
 //!   letter), the outbox relay, the HTTP port, until shutdown.
 
+pub mod api;
 pub mod handlers;
 
 use anyhow::Result;
@@ -42,6 +44,12 @@ impl ServiceDefinition for RestaurantService {
     }
 
     fn handler(service: &mut Service) -> Result<Self::Handler> {
-        Ok(RestaurantCommands::new(service.outgoing()))
+        let handler = RestaurantCommands::new(service.outgoing());
+        service.serve_api(&api::API, handler.clone());
+        Ok(handler)
+    }
+
+    fn openapi() -> Option<utoipa::openapi::OpenApi> {
+        Some(api::API.document(NAME))
     }
 }

@@ -1,13 +1,17 @@
-//! The order service's REST API over the real stack: an order placed, read, retried and
-//! cancelled over HTTP while its sagas run on Kafka; problem details for what it refuses; and
-//! the API answering while the consumer, kitchen and accounting services are stopped, the
-//! orders completing once they are back.
+//! The REST APIs over the real stack: an order placed, read, retried and cancelled over HTTP
+//! while its sagas run on Kafka; a restaurant and a consumer registered over HTTP and ordered
+//! from; an order picked up and dropped off by its courier over HTTP; problem details for what they refuse; and the order API answering while the
+//! consumer, kitchen and accounting services are stopped, the orders completing once they are
+//! back.
 
 mod stack;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use contracts::kitchen::commands::{
+    AcceptTicket, MarkTicketReadyForPickup, StartTicketPreparation,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stack::{Stack, World, seed};
@@ -15,7 +19,7 @@ use uuid::Uuid;
 
 const WITHIN: Duration = Duration::from_secs(60);
 
-/// The order service's API, as another application calls it.
+/// A service's API, as another application calls it.
 struct Api {
     base: String,
     http: reqwest::Client,
@@ -31,14 +35,14 @@ struct Answer {
 }
 
 impl Api {
-    fn of(stack: &Stack) -> Result<Self> {
-        let order = stack
+    fn of(stack: &Stack, name: &str) -> Result<Self> {
+        let service = stack
             .services
             .iter()
-            .find(|s| s.name == "order")
-            .context("the order service is not started")?;
+            .find(|s| s.name == name)
+            .with_context(|| format!("the {name} service is not started"))?;
         Ok(Self {
-            base: format!("http://{}", order.http),
+            base: format!("http://{}", service.http),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
@@ -266,6 +270,258 @@ async fn refused(api: &Api, world: &World) -> Result<()> {
     Ok(())
 }
 
+/// A restaurant and a consumer registered over REST (a retry answered the same, a taken id
+/// refused, a bad menu refused), then an order at them placed over REST and approved: their
+/// events reached the order service's replica and accounting.
+async fn restaurant_and_consumer(stack: &Stack, api: &Api) -> Result<()> {
+    let restaurants = Api::of(stack, "restaurant")?;
+    let consumers = Api::of(stack, "consumer")?;
+    let restaurant = Uuid::new_v4();
+    let price = |minor: i64, currency: &str| json!({ "amountMinor": minor, "currency": currency });
+    let new_restaurant = |menu: Value| {
+        json!({
+            "restaurantId": restaurant,
+            "name": "Thali House",
+            "address": { "street1": "2 Spice Rd", "city": "Oakland", "state": "CA", "zip": "94612" },
+            "menuItems": menu,
+        })
+    };
+    let menu = json!([
+        { "id": "thali", "name": "Thali", "price": price(1_500, "USD") },
+        { "id": "lassi", "name": "Mango lassi", "price": price(350, "USD") },
+    ]);
+    let created = restaurants
+        .post("/restaurants", None, &new_restaurant(menu.clone()))
+        .await?;
+    let href = format!("/restaurants/{restaurant}");
+    ensure!(
+        created.status == StatusCode::CREATED
+            && created.location.as_deref() == Some(href.as_str())
+            && created.body["menuVersion"] == 1
+            && created.body["menuItems"].as_array().map(Vec::len) == Some(2),
+        "POST /restaurants: {created:?}"
+    );
+    let retry = restaurants
+        .post("/restaurants", None, &new_restaurant(menu.clone()))
+        .await?;
+    ensure!(
+        retry.status == StatusCode::CREATED && retry.body == created.body,
+        "the retry got {retry:?}"
+    );
+    let read = restaurants.get(&href).await?;
+    ensure!(
+        read.status == StatusCode::OK && read.body == created.body,
+        "GET {href}: {read:?}"
+    );
+    is_problem(
+        &restaurants
+            .post(
+                "/restaurants",
+                Some("another-request"),
+                &new_restaurant(menu.clone()),
+            )
+            .await?,
+        StatusCode::CONFLICT,
+        "restaurant-exists",
+    )?;
+    for bad in [
+        json!([{ "id": "a", "name": "A", "price": price(1, "USD") }, { "id": "a", "name": "B", "price": price(2, "USD") }]),
+        json!([{ "id": "a", "name": "A", "price": price(-1, "USD") }]),
+        json!([{ "id": "a", "name": "A", "price": price(1, "usd") }]),
+        json!([{ "id": "", "name": "A", "price": price(1, "USD") }]),
+    ] {
+        let mut body = new_restaurant(bad);
+        body["restaurantId"] = json!(Uuid::new_v4());
+        is_problem(
+            &restaurants.post("/restaurants", None, &body).await?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+        )?;
+    }
+
+    let key = format!("consumer-{}", Uuid::new_v4());
+    let person = json!({ "name": { "firstName": "Chandra", "lastName": "Rao" } });
+    let consumer = consumers.post("/consumers", Some(&key), &person).await?;
+    ensure!(
+        consumer.status == StatusCode::CREATED
+            && consumer.body["orderLimit"] == price(100_000, "USD"),
+        "POST /consumers: {consumer:?}"
+    );
+    let again = consumers.post("/consumers", Some(&key), &person).await?;
+    ensure!(again.body == consumer.body, "the retry got {again:?}");
+    let consumer_id = consumer.body["consumerId"]
+        .as_str()
+        .context("no consumerId")?
+        .to_owned();
+    let read = consumers.get(&format!("/consumers/{consumer_id}")).await?;
+    ensure!(read.body == consumer.body, "GET the consumer: {read:?}");
+    is_problem(
+        &consumers
+            .get(&format!("/consumers/{}", Uuid::new_v4()))
+            .await?,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )?;
+
+    // Ordered from: once the order service's replica has the restaurant and accounting has
+    // opened the account.
+    stack
+        .recorder
+        .wait_for(&consumer_id, "AccountOpened", WITHIN)
+        .await?;
+    let order_service = stack
+        .services
+        .iter()
+        .find(|s| s.name == "order")
+        .context("no order service")?;
+    stack::wait_until(WITHIN, || async {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM restaurants WHERE id = $1)")
+                .bind(restaurant)
+                .fetch_one(order_service.database.pool())
+                .await?,
+        )
+    })
+    .await
+    .context("the order service's replica")?;
+    let world = World {
+        restaurant,
+        alice: consumer_id.parse()?,
+        stranger: Uuid::new_v4(),
+    };
+    let order = api
+        .post(
+            "/orders",
+            None,
+            &new_order(&world, world.alice, &[("thali", 2)]),
+        )
+        .await?;
+    ensure!(
+        order.status == StatusCode::ACCEPTED && order.body["total"] == price(3_000, "USD"),
+        "POST /orders at the new restaurant: {order:?}"
+    );
+    api.wait_for_state(&order.location.context("no Location")?, "APPROVED")
+        .await?;
+    Ok(())
+}
+
+/// An order placed over REST, through the kitchen (its commands, on Kafka), then picked up and
+/// dropped off by its courier over the delivery service's REST API: actions out of turn or by
+/// another courier refused, a retried pick-up answered as done.
+async fn delivered(stack: &Stack, api: &Api, world: &World) -> Result<()> {
+    let deliveries = Api::of(stack, "delivery")?;
+    let order = api
+        .post(
+            "/orders",
+            None,
+            &new_order(world, world.alice, &[("samosa", 1)]),
+        )
+        .await?;
+    ensure!(
+        order.status == StatusCode::ACCEPTED,
+        "POST /orders: {order:?}"
+    );
+    let order_href = order.location.context("no Location")?;
+    api.wait_for_state(&order_href, "APPROVED").await?;
+    let order_id: Uuid = order.body["orderId"]
+        .as_str()
+        .context("no orderId")?
+        .parse()?;
+    let href = format!("/deliveries/{order_id}");
+    is_problem(
+        &deliveries.get(&href).await?,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )?;
+    stack
+        .client
+        .send(&AcceptTicket {
+            order_id,
+            ready_by: 1_900_000_000_000,
+        })
+        .await?;
+    stack
+        .client
+        .send(&StartTicketPreparation { order_id })
+        .await?;
+    // Not ready yet: the courier cannot take it.
+    let scheduled = wait_for_delivery(&deliveries, &href, |d| d["courierId"].is_string()).await?;
+    let courier = scheduled["courierId"]
+        .as_str()
+        .context("no courier")?
+        .to_owned();
+    let pick_up = format!("{href}/pickup");
+    let drop_off = format!("{href}/dropoff");
+    let by = |courier: &str| json!({ "courierId": courier });
+    is_problem(
+        &deliveries.post(&drop_off, None, &by(&courier)).await?,
+        StatusCode::CONFLICT,
+        "delivery-not-picked-up",
+    )?;
+    stack
+        .client
+        .send(&MarkTicketReadyForPickup { order_id })
+        .await?;
+    wait_for_delivery(&deliveries, &href, |d| d["readyForPickup"] == true).await?;
+    is_problem(
+        &deliveries
+            .post(&pick_up, None, &by(&Uuid::new_v4().to_string()))
+            .await?,
+        StatusCode::CONFLICT,
+        "wrong-courier",
+    )?;
+    for attempt in ["first", "retry"] {
+        let picked = deliveries.post(&pick_up, None, &by(&courier)).await?;
+        ensure!(
+            picked.status == StatusCode::OK
+                && picked.body["state"] == "PICKED_UP"
+                && picked.body["pickedUpAt"].is_i64(),
+            "pick-up ({attempt}): {picked:?}"
+        );
+    }
+    let dropped = deliveries.post(&drop_off, None, &by(&courier)).await?;
+    ensure!(
+        dropped.status == StatusCode::OK && dropped.body["state"] == "DELIVERED",
+        "drop-off: {dropped:?}"
+    );
+    let key = order_id.to_string();
+    stack
+        .recorder
+        .wait_for(&key, "DeliveryDelivered", WITHIN)
+        .await?;
+    let picked_up = stack
+        .recorder
+        .types_on(&key, "ftgo.delivery.events")
+        .iter()
+        .filter(|t| *t == "DeliveryPickedUp")
+        .count();
+    ensure!(
+        picked_up == 1,
+        "{picked_up} DeliveryPickedUp for one pick-up and its retry"
+    );
+    Ok(())
+}
+
+/// Reads delivery `href` until `check` says yes of it.
+async fn wait_for_delivery(
+    deliveries: &Api,
+    href: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let answer = deliveries.get(href).await?;
+        if answer.status == StatusCode::OK && check(&answer.body) {
+            return Ok(answer.body);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{href} after {WITHIN:?}: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// What is not a request at all: not JSON, not JSON's content type, an id that is not a UUID.
 async fn malformed(api: &Api) -> Result<()> {
     let url = format!("{}/orders", api.base);
@@ -354,19 +610,23 @@ async fn other_applications_place_read_and_cancel_orders_over_rest() -> Result<(
     )
     .await?;
     let world = seed(&stack).await?;
-    let api = Api::of(&stack)?;
+    let api = Api::of(&stack, "order")?;
 
-    let (a, b, c, d) = tokio::join!(
+    let (a, b, c, d, e, f) = tokio::join!(
         placed_retried_and_cancelled(&api, &world),
         client_chosen_id(&api, &world),
         refused(&api, &world),
         malformed(&api),
+        restaurant_and_consumer(&stack, &api),
+        delivered(&stack, &api, &world),
     );
     let failures: Vec<String> = [
         ("placed, retried and cancelled", a),
         ("client-chosen id", b),
         ("refused", c),
         ("malformed", d),
+        ("a restaurant and a consumer", e),
+        ("delivered", f),
     ]
     .into_iter()
     .filter_map(|(name, outcome)| outcome.err().map(|e| format!("{name}: {e:#}")))
