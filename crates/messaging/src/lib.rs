@@ -39,7 +39,7 @@ mod publisher;
 mod reason;
 mod retry;
 mod saga;
-mod trace;
+pub mod trace;
 mod traced;
 
 pub use conversation::{ReplyError, command, follow, reply};

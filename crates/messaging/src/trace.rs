@@ -10,10 +10,21 @@
 //! without a valid `traceparent` starts a new trace.
 //!
 //! Spans carry `trace_id`, `span_id` and `parent_span_id` as fields, so the logs of every
-//! service can be joined by trace id; an OpenTelemetry exporter can be added at the subscriber
-//! without changing handlers (see docs/runtime.md).
+//! service can be joined by trace id. When the service kit exports spans over OTLP
+//! ([`set_exporting`]), [`join`] makes the exported span the one whose ids travel: its parent
+//! is the sender's span and its own ids are the ones the next `traceparent` carries.
+//!
+//! Work that starts outside a message (a REST request) runs [`within`] its span's context, and
+//! what it sends takes [`current`] as its `traceparent`.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// A position in a trace: the trace, the span, and whether the trace is sampled.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +119,89 @@ impl TraceContext {
 
     pub fn span_id_hex(&self) -> String {
         hex(&self.span_id)
+    }
+}
+
+/// Whether spans are exported (an OpenTelemetry layer is installed): only then are spans
+/// opened for work that logs nothing of its own (the relay's publications).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Says spans are exported from now on; the service kit's subscriber calls it when it
+/// installs an OTLP exporter.
+pub fn set_exporting(exporting: bool) {
+    EXPORTING.store(exporting, Ordering::Relaxed);
+}
+
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// Makes `span` part of the trace that `parent` (the sender's span, in another process)
+/// belongs to, or of a new trace, and gives its context: the one to send on as `traceparent`.
+///
+/// When the span is exported it is the OpenTelemetry span's own context (the exporter chose
+/// its span id, and its parent is `parent`); otherwise a new span id in `parent`'s trace. The
+/// span's `trace_id`, `span_id` and `parent_span_id` fields are recorded either way.
+pub fn join(span: &tracing::Span, parent: Option<TraceContext>) -> TraceContext {
+    let exported = exporting()
+        .then(|| {
+            if let Some(parent) = parent {
+                let remote = opentelemetry::Context::new().with_remote_span_context(parent.into());
+                // Fails only when the span is not exported (filtered out): handled below.
+                let _ = span.set_parent(remote);
+            }
+            TraceContext::from_otel(span.context().span().span_context())
+        })
+        .flatten();
+    let context = exported
+        .unwrap_or_else(|| parent.map_or_else(TraceContext::new_root, |parent| parent.child()));
+    span.record("trace_id", context.trace_id_hex());
+    span.record("span_id", context.span_id_hex());
+    if let Some(parent) = parent {
+        span.record("parent_span_id", parent.span_id_hex());
+    }
+    context
+}
+
+tokio::task_local! {
+    static CURRENT: TraceContext;
+}
+
+/// Runs `work` in the span whose context is `context`: what it sends without a message to
+/// follow ([`current`]) continues that span's trace.
+pub async fn within<F: Future>(context: TraceContext, work: F) -> F::Output {
+    CURRENT.scope(context, work).await
+}
+
+/// The context [`within`] gave the running task, if any.
+pub fn current() -> Option<TraceContext> {
+    CURRENT.try_with(|context| *context).ok()
+}
+
+impl TraceContext {
+    fn from_otel(context: &SpanContext) -> Option<Self> {
+        context.is_valid().then(|| Self {
+            trace_id: context.trace_id().to_bytes(),
+            span_id: context.span_id().to_bytes(),
+            sampled: context.is_sampled(),
+        })
+    }
+}
+
+impl From<TraceContext> for SpanContext {
+    fn from(context: TraceContext) -> Self {
+        let flags = if context.sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        SpanContext::new(
+            TraceId::from_bytes(context.trace_id),
+            SpanId::from_bytes(context.span_id),
+            flags,
+            true,
+            TraceState::default(),
+        )
     }
 }
 

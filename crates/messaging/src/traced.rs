@@ -11,16 +11,25 @@ use crate::trace::TraceContext;
 
 /// Handles each message in a span of its own (`handle`), a child of the sender's span when
 /// the message carries a `traceparent`, and gives the handler that span's context in
-/// [`Received::trace`]. The span records the message's type, id, key, origin, correlation id,
-/// and its trace, span and parent span ids; the outcome and time taken are logged in it.
+/// [`Received::trace`]. The span follows OpenTelemetry's messaging conventions (a consumer
+/// span `process <topic>` with `messaging.*` attributes: topic, group, partition, offset, key,
+/// message id, conversation id) and records the message's type and the trace, span and parent
+/// span ids; the outcome and time taken are logged in it, and a failure marks it an error.
 #[derive(Debug, Clone)]
 pub struct Traced<H> {
     inner: H,
+    group: Option<String>,
 }
 
 impl<H> Traced<H> {
     pub fn new(inner: H) -> Self {
-        Self { inner }
+        Self { inner, group: None }
+    }
+
+    /// Names the consumer group the messages are handled for (`messaging.consumer.group.name`).
+    pub fn in_group(mut self, group: &str) -> Self {
+        self.group = Some(group.to_owned());
+        self
     }
 }
 
@@ -30,26 +39,35 @@ impl<H: Handler> Handler for Traced<H> {
         let parent = headers
             .get(header::TRACEPARENT)
             .and_then(TraceContext::parse);
-        let context = parent.map_or_else(TraceContext::new_root, |parent| parent.child());
         let origin = &message.origin;
         let span = tracing::info_span!(
             "handle",
-            message.r#type = headers.get(header::TYPE).unwrap_or("-"),
-            message.id = headers.get(header::ID).unwrap_or("-"),
-            message.key = message.message.key.as_deref().unwrap_or("-"),
-            topic = %origin.topic,
-            partition = origin.partition,
-            offset = origin.offset,
-            correlation_id = headers.get(header::CORRELATION_ID).unwrap_or("-"),
-            trace_id = %context.trace_id_hex(),
-            span_id = %context.span_id_hex(),
-            parent_span_id = %parent.map_or_else(String::new, |p| p.span_id_hex()),
+            otel.name = %format_args!("process {}", origin.topic),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.destination.name = %origin.topic,
+            messaging.consumer.group.name = self.group.as_deref().unwrap_or("-"),
+            messaging.destination.partition.id = origin.partition,
+            messaging.kafka.offset = origin.offset,
+            messaging.kafka.message.key = message.message.key.as_deref().unwrap_or("-"),
+            messaging.message.id = headers.get(header::ID).unwrap_or("-"),
+            messaging.message.conversation_id = headers.get(header::CORRELATION_ID).unwrap_or("-"),
+            cloudevents.event_type = headers.get(header::TYPE).unwrap_or("-"),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
         );
+        let context = crate::trace::join(&span, parent);
         let mut traced = message.clone();
         traced.trace = Some(context);
         let started = Instant::now();
         let result = self.inner.handle(&traced).instrument(span.clone()).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
         span.in_scope(|| match &result {
             Ok(()) => tracing::debug!(elapsed_ms, "handled"),
             Err(error) => {

@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use messaging::{Message, PublishError, TransactionalPublisher};
+use messaging::{Delivery, Message, PublishError, TraceContext, TransactionalPublisher, header};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 /// An outbox row on its way to Kafka.
 #[derive(Debug, Clone)]
@@ -169,9 +171,7 @@ async fn in_one_transaction<'a, P: TransactionalPublisher>(
         return Err(vec![(rows[0], error)]);
     }
     // All sent at once, in order: the idempotent producer keeps each partition's order.
-    let sends = rows
-        .iter()
-        .map(|row| publisher.publish(&row.topic, &row.message));
+    let sends = rows.iter().map(|row| send(publisher, row));
     let failures: Vec<(&Row, PublishError)> = futures::future::join_all(sends)
         .await
         .into_iter()
@@ -191,4 +191,58 @@ async fn in_one_transaction<'a, P: TransactionalPublisher>(
         tracing::warn!(%error, "aborting the failed batch's transaction failed");
     }
     Err(failures)
+}
+
+/// Publishes one row. When spans are exported, in a producer span (`send <topic>`, with
+/// OpenTelemetry's messaging attributes) whose parent is the span that wrote the row (its
+/// `traceparent`), and the record carries the send span as its `traceparent`: the consumer's
+/// span is the child of the publication, as the messaging conventions draw it.
+async fn send<P: TransactionalPublisher>(
+    publisher: &P,
+    row: &Row,
+) -> Result<Delivery, PublishError> {
+    if !messaging::trace::exporting() {
+        return publisher.publish(&row.topic, &row.message).await;
+    }
+    let headers = &row.message.headers;
+    let span = tracing::info_span!(
+        "send",
+        otel.name = %format_args!("send {}", row.topic),
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        messaging.system = "kafka",
+        messaging.operation.type = "send",
+        messaging.destination.name = %row.topic,
+        messaging.destination.partition.id = Empty,
+        messaging.kafka.offset = Empty,
+        messaging.kafka.message.key = row.key().unwrap_or("-"),
+        messaging.message.id = headers.get(header::ID).unwrap_or("-"),
+        cloudevents.event_type = headers.get(header::TYPE).unwrap_or("-"),
+        outbox.position = row.position,
+        trace_id = Empty,
+        span_id = Empty,
+        parent_span_id = Empty,
+    );
+    let parent = headers
+        .get(header::TRACEPARENT)
+        .and_then(TraceContext::parse);
+    let context = messaging::trace::join(&span, parent);
+    let mut message = row.message.clone();
+    message
+        .headers
+        .set(header::TRACEPARENT, context.to_string());
+    let published = publisher
+        .publish(&row.topic, &message)
+        .instrument(span.clone())
+        .await;
+    match &published {
+        Ok(delivery) => {
+            span.record("messaging.destination.partition.id", delivery.partition);
+            span.record("messaging.kafka.offset", delivery.offset);
+        }
+        Err(_) => {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+    published
 }

@@ -546,7 +546,9 @@ impl<H: Clone + Send + Sync + 'static> RestApi<H> {
     ) -> (axum::Router, utoipa::openapi::OpenApi) {
         let (router, api) = (self.routes)().split_for_parts();
         (
-            router.with_state(state),
+            router
+                .with_state(state)
+                .layer(axum::middleware::from_fn(traced)),
             document(service, api, self.description),
         )
     }
@@ -559,6 +561,49 @@ impl<H: Clone + Send + Sync + 'static> RestApi<H> {
             self.description,
         )
     }
+}
+
+/// Answers each request in a server span (`POST /orders/{id}/cancel`, with OpenTelemetry's
+/// HTTP attributes), a child of the caller's span when the request carries a `traceparent`;
+/// what the request sends goes out in that span's trace ([`messaging::trace::within`]).
+async fn traced(
+    route: Option<axum::extract::MatchedPath>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use tracing::Instrument as _;
+    use tracing::field::Empty;
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let route = route.as_ref().map_or(path.as_str(), |route| route.as_str());
+    let parent = request
+        .headers()
+        .get(messaging::header::TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(messaging::TraceContext::parse);
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %method,
+        http.route = route,
+        url.path = path,
+        http.response.status_code = Empty,
+        trace_id = Empty,
+        span_id = Empty,
+        parent_span_id = Empty,
+    );
+    let context = messaging::trace::join(&span, parent);
+    let response = messaging::trace::within(context, next.run(request))
+        .instrument(span.clone())
+        .await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    response
 }
 
 /// The OpenAPI document of `api`, as served at `/openapi.json`: OpenAPI 3.1, titled after the

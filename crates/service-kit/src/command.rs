@@ -102,7 +102,7 @@ pub(crate) fn main(
     match arguments.command.unwrap_or(default) {
         Command::Run { group, migrate } => runtime.block_on(run(definition, group, migrate)),
         Command::Migrate => runtime.block_on(async {
-            crate::init_subscriber(&format!("{}-service", definition.name));
+            let _telemetry = crate::init_subscriber(&format!("{}-service", definition.name));
             definition.migrate(&definition.settings()?).await?;
             println!("{}: schema current", definition.name);
             Ok(())
@@ -168,7 +168,7 @@ pub(crate) fn main(
 }
 
 async fn run(definition: &Definition, group: Option<String>, migrate: bool) -> Result<()> {
-    crate::init_subscriber(&format!("{}-service", definition.name));
+    let _telemetry = crate::init_subscriber(&format!("{}-service", definition.name));
     let settings = definition.settings()?;
     if migrate {
         definition.migrate(&settings).await?;

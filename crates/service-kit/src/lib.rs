@@ -49,4 +49,4 @@ pub use metrics::{Measured, Metrics};
 pub use outgoing::Outgoing;
 pub use service::{Instance, Running, Service};
 pub use settings::{HttpSettings, INSTANCE_PORT_STEP, RelayKind, Settings, SettingsError};
-pub use telemetry::{init_subscriber, init_test_subscriber};
+pub use telemetry::{Telemetry, init_subscriber, init_test_subscriber};

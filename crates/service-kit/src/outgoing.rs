@@ -40,7 +40,7 @@ impl Outgoing {
     }
 
     /// Appends an event (or a one-way message) to the outbox, following `cause` (its
-    /// conversation and trace) when there is one.
+    /// conversation and trace) when there is one; otherwise in the trace of the running span.
     pub async fn event<T: Contract>(
         &self,
         tx: &mut PgConnection,
@@ -48,11 +48,7 @@ impl Outgoing {
         event: &T,
     ) -> Result<(), HandlerError> {
         let message = self.message(event).await?;
-        let message = match cause {
-            Some(cause) => follow(message, cause),
-            None => message,
-        };
-        append(tx, T::TOPIC, &message).await
+        append(tx, T::TOPIC, &follow_or_trace(message, cause)).await
     }
 
     /// Appends a command whose reply goes to `reply_to`, in the conversation `correlation_id`
@@ -66,10 +62,7 @@ impl Outgoing {
         record: &T,
     ) -> Result<(), HandlerError> {
         let message = self.message(record).await?;
-        let mut message = match cause {
-            Some(cause) => follow(message, cause),
-            None => message,
-        };
+        let mut message = follow_or_trace(message, cause);
         message
             .headers
             .set(header::CORRELATION_ID, correlation_id.to_owned());
@@ -107,6 +100,18 @@ impl Outgoing {
             .with_header(header::SOURCE, self.source.as_str())
             .with_header(header::CONTENT_TYPE, AVRO_CONTENT_TYPE);
         append(tx, &topic, &message).await
+    }
+}
+
+/// `message` following `cause`, or, without one (a REST request's work), in the trace of the
+/// span the work runs in ([`messaging::trace::current`]).
+fn follow_or_trace(message: Message, cause: Option<&Received>) -> Message {
+    match cause {
+        Some(cause) => follow(message, cause),
+        None => match messaging::trace::current() {
+            Some(context) => message.with_header(header::TRACEPARENT, context.to_string()),
+            None => message,
+        },
     }
 }
 

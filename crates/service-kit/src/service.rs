@@ -512,6 +512,7 @@ where
         publisher,
         DeadLetterSettings::new(&instance.group, &instance.dead_letter_topic),
     ))
+    .in_group(&instance.group)
 }
 
 /// Deletes inbox entries older than the retention, every `expire_every` until `stop`, and keeps
