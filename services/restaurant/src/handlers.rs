@@ -120,19 +120,30 @@ async fn replace_menu<I: Serialize>(
         amount_minor: i64,
         currency: String,
     }
-    sqlx::query("DELETE FROM menu_items WHERE restaurant_id = $1")
-        .bind(restaurant)
-        .execute(&mut *tx)
-        .await
-        .map_err(HandlerError::transient)?;
-    for item in items {
-        let item: Item = same_shape(item)?;
+    // Checked before anything is written: a menu that can never be stored is refused for good
+    // (dead-lettered `invalid-content` at once), not retried against the primary key.
+    let items: Vec<Item> = items.iter().map(same_shape).collect::<Result<_, _>>()?;
+    let mut ids = std::collections::HashSet::new();
+    for item in &items {
         if item.price.amount_minor < 0 {
             return Err(HandlerError::permanent(
                 Reason::InvalidContent,
                 format!("menu item {} has a negative price", item.id),
             ));
         }
+        if !ids.insert(item.id.as_str()) {
+            return Err(HandlerError::permanent(
+                Reason::InvalidContent,
+                format!("menu item {} is on the menu twice", item.id),
+            ));
+        }
+    }
+    sqlx::query("DELETE FROM menu_items WHERE restaurant_id = $1")
+        .bind(restaurant)
+        .execute(&mut *tx)
+        .await
+        .map_err(HandlerError::transient)?;
+    for item in &items {
         sqlx::query(
             "INSERT INTO menu_items (restaurant_id, item_id, name, price_minor, currency)
              VALUES ($1, $2, $3, $4, $5)",

@@ -180,10 +180,11 @@ async fn the_leader_expires_the_inbox_past_its_retention() -> Result<()> {
 }
 
 /// Nothing is dropped without a trace: a different message that reuses a handled message's id
-/// is dead-lettered as `id-conflict` (a true redelivery still has no effect and no letter), and
-/// a command keyed otherwise than by its restaurant id as `key-mismatch`.
+/// is dead-lettered as `id-conflict` (a true redelivery still has no effect and no letter), a
+/// command keyed otherwise than by its restaurant id as `key-mismatch`, and a menu with an item
+/// twice as `invalid-content`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reused_id_and_a_wrong_key_are_dead_lettered_not_dropped() -> Result<()> {
+async fn a_reused_id_a_wrong_key_and_an_item_twice_are_dead_lettered() -> Result<()> {
     service_kit::init_test_subscriber();
     let _turn = test_support::one_service_at_a_time().await;
     let service = test_support::TestService::start(&restaurant_service::DEFINITION).await?;
@@ -227,6 +228,14 @@ async fn a_reused_id_and_a_wrong_key_are_dead_lettered_not_dropped() -> Result<(
     let wrong_key = format!("not-{wrong}");
     miskeyed.key = Some(wrong_key.clone());
     client.publish(topic, &miskeyed).await?;
+    // A menu with an item twice can never be stored: refused for good at once, not retried
+    // against the primary key until the retries run out.
+    let twice = uuid::Uuid::new_v4();
+    let mut doubled = restaurant(twice, "Doubled");
+    doubled.menu_items.push(doubled.menu_items[0].clone());
+    client
+        .publish(topic, &client.message(&doubled).await?)
+        .await?;
 
     let letters = records_of("ftgo.restaurant-service.dlt", &reused.to_string(), 1).await?;
     let letter = &letters[0].message;
@@ -240,6 +249,13 @@ async fn a_reused_id_and_a_wrong_key_are_dead_lettered_not_dropped() -> Result<(
     let letter = &letters[0].message;
     ensure!(
         letter.headers.get(header::dead_letter::REASON) == Some("key-mismatch"),
+        "{:?}",
+        letter.headers
+    );
+    let letters = records_of("ftgo.restaurant-service.dlt", &twice.to_string(), 1).await?;
+    let letter = &letters[0].message;
+    ensure!(
+        letter.headers.get(header::dead_letter::REASON) == Some("invalid-content"),
         "{:?}",
         letter.headers
     );
